@@ -1,0 +1,77 @@
+"""nail_jax: Non-Adversarial (NAIL) and Adversarial (AIL) Imitation Learning in JAX.
+
+The building blocks are pure functions over pytree states; each update has the
+signature ``(state, batch, key) -> (state, metrics)`` and composes under
+``jax.jit``, ``jax.vmap`` and ``jax.lax.scan``.
+"""
+
+from nail_jax.discriminator import (
+    Discriminator,
+    DiscriminatorConfig,
+    DiscriminatorState,
+    bce_loss,
+    classification_metrics,
+    gradient_penalty,
+    make_discriminator,
+)
+from nail_jax.distributions import (
+    tanh_gaussian_log_prob,
+    tanh_gaussian_mode,
+    tanh_gaussian_sample,
+)
+from nail_jax.gradients import make_gradient_step
+from nail_jax.networks import (
+    Network,
+    make_discriminator_network,
+    make_policy_network,
+    make_q_network,
+)
+from nail_jax.normalization import (
+    RunningStatistics,
+    init_statistics,
+    normalize,
+    update_statistics,
+)
+from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
+from nail_jax.rewards import ail_reward, airl_reward, fairl_reward, gail_reward, nail_reward
+from nail_jax.sac import SAC, SACConfig, SACState, make_sac, td_target
+from nail_jax.types import DiscriminatorBatch, Transition
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SAC",
+    "Discriminator",
+    "DiscriminatorBatch",
+    "DiscriminatorConfig",
+    "DiscriminatorState",
+    "Network",
+    "ReplayBuffer",
+    "ReplayState",
+    "RunningStatistics",
+    "SACConfig",
+    "SACState",
+    "Transition",
+    "ail_reward",
+    "airl_reward",
+    "bce_loss",
+    "classification_metrics",
+    "fairl_reward",
+    "gail_reward",
+    "gradient_penalty",
+    "init_statistics",
+    "make_discriminator",
+    "make_discriminator_network",
+    "make_gradient_step",
+    "make_policy_network",
+    "make_q_network",
+    "make_replay_buffer",
+    "make_sac",
+    "nail_reward",
+    "normalize",
+    "tanh_gaussian_log_prob",
+    "tanh_gaussian_mode",
+    "tanh_gaussian_sample",
+    "td_target",
+    "update_statistics",
+]

@@ -1,0 +1,71 @@
+"""The tanh-squashed diagonal Gaussian used by the SAC policy (Haarnoja et al. 2018, App. C).
+
+An action is ``a = tanh(u)`` with ``u ~ N(mean, exp(log_std)^2)``; its density is
+
+    log pi(a|s) = sum_i [ log N(u_i; mean_i, std_i) - log(1 - tanh(u_i)^2) ].
+
+``log(1 - tanh(u)^2)`` is evaluated as ``2 (log 2 - u - softplus(-2u))``, which stays
+finite and accurate for large ``|u|`` (actions near the bounds), where the naive
+form underflows to ``log 0``.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+
+_LOG_2 = 0.6931471805599453
+_HALF_LOG_2PI = 0.9189385332046727
+
+# atanh of actions is taken after clipping them to [-1 + eps, 1 - eps].
+ACTION_EPS = 1e-6
+
+
+def log_one_minus_tanh_sq(u: jax.Array) -> jax.Array:
+    """``log(1 - tanh(u)^2)`` elementwise, stable for large ``|u|``."""
+    return 2.0 * (_LOG_2 - u - jax.nn.softplus(-2.0 * u))
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, u: jax.Array) -> jax.Array:
+    """Elementwise log density of ``u`` under ``N(mean, exp(log_std)^2)``."""
+    z = (u - mean) * jnp.exp(-log_std)
+    return -0.5 * z**2 - log_std - _HALF_LOG_2PI
+
+
+def tanh_gaussian_sample(
+    key: jax.Array, mean: jax.Array, log_std: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Samples ``a = tanh(u)`` and returns ``(a, log pi(a))``.
+
+    Args:
+      key: PRNG key.
+      mean: ``[..., A]`` pre-tanh mean.
+      log_std: ``[..., A]`` pre-tanh log standard deviation.
+    Returns:
+      action ``[..., A]`` in ``(-1, 1)`` and its log-probability ``[...]``, computed
+      from ``u`` directly (no ``atanh``), so it is exact even where ``tanh(u)`` rounds to 1.
+    """
+    chex.assert_equal_shape([mean, log_std])
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    log_prob = jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)
+    return jnp.tanh(u), log_prob
+
+
+def tanh_gaussian_log_prob(
+    mean: jax.Array, log_std: jax.Array, action: jax.Array, eps: float = ACTION_EPS
+) -> jax.Array:
+    """``log pi(a)`` of given actions ``[..., A]``; returns ``[...]``.
+
+    Actions are clipped to ``[-1 + eps, 1 - eps]`` before ``atanh``: an action exactly
+    on the bound (as demonstrations may hold) then gets a large but finite density.
+    """
+    chex.assert_equal_shape([mean, log_std, action])
+    a = jnp.clip(action, -1.0 + eps, 1.0 - eps)
+    u = jnp.arctanh(a)
+    return jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)
+
+
+def tanh_gaussian_mode(mean: jax.Array) -> jax.Array:
+    """The deterministic action ``tanh(mean)`` used for evaluation."""
+    return jnp.tanh(mean)

@@ -1,0 +1,53 @@
+"""Imitation rewards as pure functions of the discriminator logit.
+
+Sign convention, used everywhere in nail_jax: the argument ``log_ratio`` is the
+discriminator logit ``l(s, a) = log r(s, a) = log Q_pi(s, a) - log P(s, a)``
+(note eq. 2), positive where the policy visits more than the expert. The expert
+probability is ``D(s, a) = P(real | s, a) = sigmoid(-l)``. Every reward is to be
+*maximised* by the RL learner and has the shape of its input (``[...]``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def ail_reward(log_ratio: jax.Array) -> jax.Array:
+    """AIL reward ``-log r(s, a)`` (note eq. 3, negated for maximisation)."""
+    return -log_ratio
+
+
+def nail_reward(log_ratio: jax.Array, ref_log_prob: jax.Array) -> jax.Array:
+    """NAIL reward ``-(log r(s, a) - log pi_ref(a|s))`` (note eq. 8, negated).
+
+    Args:
+      log_ratio: ``[...]`` discriminator logits ``log r``.
+      ref_log_prob: ``[...]`` ``log pi_ref(a|s)`` under the reference policy, the
+        snapshot taken at the start of the epoch.
+    """
+    return ref_log_prob - log_ratio
+
+
+def gail_reward(log_ratio: jax.Array) -> jax.Array:
+    """GAIL-style ``-log(1 - D) = -log sigmoid(l) = softplus(-l)`` (always positive)."""
+    return jax.nn.softplus(-log_ratio)
+
+
+def airl_reward(log_ratio: jax.Array) -> jax.Array:
+    """AIRL ``log D - log(1 - D) = -l``: the expert-class logit. Identical to :func:`ail_reward`."""
+    return -log_ratio
+
+
+def fairl_reward(log_ratio: jax.Array) -> jax.Array:
+    """FAIRL (forward KL, Ghasemipour et al. 2020): ``-(P/Q) log(P/Q) = l * exp(-l)``."""
+    return log_ratio * jnp.exp(-log_ratio)
+
+
+REWARDS = {
+    "ail": ail_reward,
+    "gail": gail_reward,
+    "airl": airl_reward,
+    "fairl": fairl_reward,
+}
+"""Rewards that depend on the logit only; ``nail_reward`` also needs ``log pi_ref``."""

@@ -1,0 +1,247 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018) as pure functions over one state pytree.
+
+- Critics: twin Q functions regressed on the soft TD target
+  ``y = s_r * r + gamma * discount * (min_j Q'_j(s', a') - alpha * log pi(a'|s'))``,
+  ``a' ~ pi(.|s')``, with Polyak-averaged target critics ``Q'``. ``discount`` is 0 only on
+  true terminations, so time-limit truncations still bootstrap.
+- Actor: minimises ``E[alpha * log pi(a|s) - min_j Q_j(s, a)]`` with reparameterised actions.
+- Temperature: automatic, minimising ``E[-log alpha * (log pi(a|s) + target_entropy)]``, or
+  fixed (``SACConfig.fixed_alpha``). NAIL's bound (note eq. 7-8) corresponds to ``alpha = 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from nail_jax.distributions import (
+    tanh_gaussian_log_prob,
+    tanh_gaussian_mode,
+    tanh_gaussian_sample,
+)
+from nail_jax.gradients import make_gradient_step
+from nail_jax.networks import Network, make_policy_network, make_q_network
+from nail_jax.normalization import RunningStatistics
+from nail_jax.types import Transition
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """Static SAC settings.
+
+    Attributes:
+      hidden_sizes: hidden layers of the policy and of each critic.
+      policy_learning_rate, critic_learning_rate, alpha_learning_rate: Adam step sizes.
+      discount: ``gamma``.
+      tau: Polyak rate of the target critics.
+      reward_scale: ``s_r`` multiplying rewards in the TD target.
+      init_alpha: initial temperature of the automatic tuning.
+      fixed_alpha: if set, the temperature stays at this value and is not learned.
+      target_entropy: entropy target; ``None`` means ``-action_size``.
+      n_critics: number of Q functions (the target takes their minimum).
+    """
+
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    policy_learning_rate: float = 3e-4
+    critic_learning_rate: float = 3e-4
+    alpha_learning_rate: float = 3e-4
+    discount: float = 0.99
+    tau: float = 0.005
+    reward_scale: float = 1.0
+    init_alpha: float = 1.0
+    fixed_alpha: float | None = None
+    target_entropy: float | None = None
+    n_critics: int = 2
+
+
+@flax.struct.dataclass
+class SACState:
+    """Everything SAC learns.
+
+    Attributes:
+      policy_params, policy_opt_state: actor parameters and Adam state.
+      q_params, q_opt_state: critic parameters and Adam state.
+      target_q_params: Polyak-averaged critic parameters.
+      log_alpha, alpha_opt_state: ``[]`` log temperature and its Adam state.
+      normalizer: observation statistics used by all networks, or ``None``; kept
+        current by whoever collects data, not by :meth:`SAC.update`.
+      steps: ``[]`` int32 number of updates done.
+    """
+
+    policy_params: Any
+    policy_opt_state: optax.OptState
+    q_params: Any
+    q_opt_state: optax.OptState
+    target_q_params: Any
+    log_alpha: jax.Array
+    alpha_opt_state: optax.OptState
+    normalizer: RunningStatistics | None
+    steps: jax.Array
+
+
+def td_target(
+    reward: jax.Array,
+    discount: jax.Array,
+    next_q: jax.Array,
+    next_log_prob: jax.Array,
+    alpha: jax.Array,
+    gamma: float,
+    reward_scale: float = 1.0,
+) -> jax.Array:
+    """Soft TD target ``s_r r + gamma * discount * (min_j next_q_j - alpha * next_log_prob)``.
+
+    Args:
+      reward, discount, next_log_prob: ``[B]``.
+      next_q: ``[B, n_critics]`` target-critic values at ``(s', a')``.
+      alpha: ``[]`` temperature.
+    Returns:
+      ``[B]`` targets (gradients stopped).
+    """
+    chex.assert_rank([reward, discount, next_q, next_log_prob], [1, 1, 2, 1])
+    soft_value = jnp.min(next_q, axis=-1) - alpha * next_log_prob
+    return jax.lax.stop_gradient(reward_scale * reward + gamma * discount * soft_value)
+
+
+@dataclasses.dataclass(frozen=True)
+class SAC:
+    """An SAC learner: networks and pure functions over :class:`SACState`.
+
+    Attributes:
+      policy_network, q_network: ``(init, apply)`` pairs.
+      init: ``init(key, normalizer=None) -> SACState``.
+      update: ``update(state, batch: Transition [B], key) -> (state, metrics)``; one
+        critic, actor and temperature step and a target update.
+      sample_action: ``(normalizer, policy_params, obs [..., O], key) -> (action, log_prob)``.
+      deterministic_action: ``(normalizer, policy_params, obs [..., O]) -> action``.
+      log_prob: ``(normalizer, policy_params, obs [..., O], action [..., A]) -> [...]``.
+    """
+
+    policy_network: Network
+    q_network: Network
+    init: Callable[..., SACState]
+    update: Callable[..., tuple[SACState, dict]]
+    sample_action: Callable[..., tuple[jax.Array, jax.Array]]
+    deterministic_action: Callable[..., jax.Array]
+    log_prob: Callable[..., jax.Array]
+
+
+def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -> SAC:
+    """Builds an SAC learner for ``[obs_size]`` observations and ``[action_size]`` actions.
+
+    Metrics of ``update``: ``critic_loss``, ``actor_loss``, ``alpha_loss``, ``alpha``,
+    ``entropy`` (``-mean log pi``), ``q_mean``, ``target_mean``.
+    """
+    policy_net = make_policy_network(obs_size, action_size, config.hidden_sizes)
+    q_net = make_q_network(obs_size, action_size, config.hidden_sizes, config.n_critics)
+    policy_opt = optax.adam(config.policy_learning_rate)
+    q_opt = optax.adam(config.critic_learning_rate)
+    alpha_opt = optax.adam(config.alpha_learning_rate)
+    target_entropy = (
+        -float(action_size) if config.target_entropy is None else config.target_entropy
+    )
+
+    def sample_action(normalizer, policy_params, obs, key):
+        mean, log_std = policy_net.apply(normalizer, policy_params, obs)
+        return tanh_gaussian_sample(key, mean, log_std)
+
+    def deterministic_action(normalizer, policy_params, obs):
+        mean, _ = policy_net.apply(normalizer, policy_params, obs)
+        return tanh_gaussian_mode(mean)
+
+    def log_prob(normalizer, policy_params, obs, action):
+        mean, log_std = policy_net.apply(normalizer, policy_params, obs)
+        return tanh_gaussian_log_prob(mean, log_std, action)
+
+    def init(key: jax.Array, normalizer: RunningStatistics | None = None) -> SACState:
+        k_pi, k_q = jax.random.split(key)
+        policy_params = policy_net.init(k_pi)
+        q_params = q_net.init(k_q)
+        init_alpha = config.init_alpha if config.fixed_alpha is None else config.fixed_alpha
+        log_alpha = jnp.asarray(jnp.log(init_alpha), jnp.float32)
+        return SACState(
+            policy_params=policy_params,
+            policy_opt_state=policy_opt.init(policy_params),
+            q_params=q_params,
+            q_opt_state=q_opt.init(q_params),
+            target_q_params=q_params,
+            log_alpha=log_alpha,
+            alpha_opt_state=alpha_opt.init(log_alpha),
+            normalizer=normalizer,
+            steps=jnp.zeros((), jnp.int32),
+        )
+
+    def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
+        next_action, next_log_prob = sample_action(
+            state.normalizer, state.policy_params, batch.next_obs, key
+        )
+        next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
+        target = td_target(
+            batch.reward, batch.discount, next_q, next_log_prob, alpha,
+            config.discount, config.reward_scale,
+        )
+        q = q_net.apply(state.normalizer, q_params, batch.obs, batch.action)
+        loss = 0.5 * jnp.mean(jnp.sum((q - target[:, None]) ** 2, axis=-1))
+        return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
+
+    def actor_loss(policy_params, state: SACState, alpha, obs, key):
+        action, log_pi = sample_action(state.normalizer, policy_params, obs, key)
+        q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
+        return jnp.mean(alpha * log_pi - q), jax.lax.stop_gradient(log_pi)
+
+    def alpha_loss(log_alpha, log_pi):
+        return -jnp.mean(log_alpha * (log_pi + target_entropy)), ()
+
+    critic_step = make_gradient_step(critic_loss, q_opt)
+    actor_step = make_gradient_step(actor_loss, policy_opt)
+    alpha_step = make_gradient_step(alpha_loss, alpha_opt)
+
+    def update(state: SACState, batch: Transition, key: jax.Array):
+        chex.assert_rank([batch.obs, batch.action, batch.reward, batch.discount], [2, 2, 1, 1])
+        chex.assert_equal_shape([batch.obs, batch.next_obs])
+        chex.assert_axis_dimension(batch.obs, 1, obs_size)
+        chex.assert_axis_dimension(batch.action, 1, action_size)
+        chex.assert_equal_shape_prefix([batch.obs, batch.action, batch.reward], 1)
+        k_critic, k_actor = jax.random.split(key)
+        alpha = jnp.exp(state.log_alpha)
+
+        q_params, q_opt_state, c_loss, q_metrics = critic_step(
+            state.q_params, state.q_opt_state, state, alpha, batch, k_critic
+        )
+        state = state.replace(q_params=q_params, q_opt_state=q_opt_state)
+        policy_params, policy_opt_state, a_loss, log_pi = actor_step(
+            state.policy_params, state.policy_opt_state, state, alpha, batch.obs, k_actor
+        )
+        if config.fixed_alpha is None:
+            log_alpha, alpha_opt_state, t_loss, _ = alpha_step(
+                state.log_alpha, state.alpha_opt_state, log_pi
+            )
+        else:
+            log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
+            t_loss = jnp.zeros(())
+        target_q_params = optax.incremental_update(q_params, state.target_q_params, config.tau)
+        new_state = state.replace(
+            policy_params=policy_params,
+            policy_opt_state=policy_opt_state,
+            target_q_params=target_q_params,
+            log_alpha=log_alpha,
+            alpha_opt_state=alpha_opt_state,
+            steps=state.steps + 1,
+        )
+        metrics = {
+            "critic_loss": c_loss,
+            "actor_loss": a_loss,
+            "alpha_loss": t_loss,
+            "alpha": alpha,
+            "entropy": -jnp.mean(log_pi),
+            **q_metrics,
+        }
+        return new_state, metrics
+
+    return SAC(policy_net, q_net, init, update, sample_action, deterministic_action, log_prob)
