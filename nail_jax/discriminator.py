@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from nail_jax.checks import check_shape
 from nail_jax.gradients import make_gradient_step
 from nail_jax.networks import DiscriminatorNetwork, make_discriminator_network
 from nail_jax.normalization import RunningStatistics, normalize
@@ -197,11 +198,11 @@ def make_discriminator(
     step = make_gradient_step(loss_fn, optimizer)
 
     def update(state: DiscriminatorState, batch: DiscriminatorBatch, key: jax.Array):
-        chex.assert_rank([batch.policy_obs, batch.expert_obs], 2)
-        chex.assert_equal_shape([batch.policy_obs, batch.expert_obs])
-        chex.assert_equal_shape([batch.policy_action, batch.expert_action])
-        chex.assert_axis_dimension(batch.policy_obs, 1, obs_size)
-        chex.assert_axis_dimension(batch.policy_action, 1, action_size)
+        n = batch.policy_obs.shape[0] if batch.policy_obs.ndim else 0
+        check_shape(batch.policy_obs, (n, obs_size), "batch.policy_obs", floating=True)
+        check_shape(batch.policy_action, (n, action_size), "batch.policy_action", floating=True)
+        check_shape(batch.expert_obs, (n, obs_size), "batch.expert_obs", floating=True)
+        check_shape(batch.expert_action, (n, action_size), "batch.expert_action", floating=True)
         batch_stats = state.params.get("batch_stats", {})
         weights, opt_state, _, (metrics, new_stats) = step(
             state.params["params"], state.opt_state, batch_stats, state.normalizer, batch, key

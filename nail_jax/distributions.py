@@ -11,9 +11,10 @@ form underflows to ``log 0``.
 
 from __future__ import annotations
 
-import chex
 import jax
 import jax.numpy as jnp
+
+from nail_jax.checks import check_shape
 
 _LOG_2 = 0.6931471805599453
 _HALF_LOG_2PI = 0.9189385332046727
@@ -46,7 +47,7 @@ def tanh_gaussian_sample(
       action ``[..., A]`` in ``(-1, 1)`` and its log-probability ``[...]``, computed
       from ``u`` directly (no ``atanh``), so it is exact even where ``tanh(u)`` rounds to 1.
     """
-    chex.assert_equal_shape([mean, log_std])
+    check_shape(log_std, mean.shape, "log_std")
     u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
     log_prob = jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)
     return jnp.tanh(u), log_prob
@@ -60,7 +61,8 @@ def tanh_gaussian_log_prob(
     Actions are clipped to ``[-1 + eps, 1 - eps]`` before ``atanh``: an action exactly
     on the bound (as demonstrations may hold) then gets a large but finite density.
     """
-    chex.assert_equal_shape([mean, log_std, action])
+    check_shape(log_std, mean.shape, "log_std")
+    check_shape(action, mean.shape, "action")
     a = jnp.clip(action, -1.0 + eps, 1.0 - eps)
     u = jnp.arctanh(a)
     return jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)

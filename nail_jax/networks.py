@@ -15,11 +15,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from nail_jax.checks import check_same_leading, check_shape
 from nail_jax.normalization import RunningStatistics, normalize
 
 
@@ -93,10 +93,10 @@ class _DiscriminatorModule(nn.Module):
 
 def _check_inputs(obs: jax.Array, obs_size: int, action: jax.Array | None = None,
                   action_size: int | None = None) -> None:
-    chex.assert_axis_dimension(obs, -1, obs_size)
+    check_shape(obs, (..., obs_size), "obs")
     if action is not None:
-        chex.assert_axis_dimension(action, -1, action_size)
-        chex.assert_equal_shape_prefix([obs, action], obs.ndim - 1)
+        check_shape(action, (..., action_size), "action")
+        check_same_leading({"obs": obs, "action": action}, obs.ndim - 1)
 
 
 def make_policy_network(

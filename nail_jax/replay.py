@@ -18,6 +18,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from nail_jax.checks import check_shape
+
 
 @flax.struct.dataclass
 class ReplayState:
@@ -77,8 +79,10 @@ def make_replay_buffer(capacity: int, sample_batch_size: int) -> ReplayBuffer:
         if n > capacity:
             raise ValueError(f"cannot add {n} items at once to a buffer of capacity {capacity}")
         chex.assert_trees_all_equal_structs(items, state.data)
-        jax.tree.map(
-            lambda x, d: chex.assert_shape(x, (n, *d.shape[1:])), items, state.data
+        jax.tree_util.tree_map_with_path(
+            lambda path, x, d: check_shape(
+                x, (n, *d.shape[1:]), "items" + jax.tree_util.keystr(path)),
+            items, state.data,
         )
         idx = (state.position + jnp.arange(n)) % capacity
         data = jax.tree.map(lambda d, x: d.at[idx].set(x.astype(d.dtype)), state.data, items)

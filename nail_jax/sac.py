@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from nail_jax.checks import check_shape
 from nail_jax.distributions import (
     tanh_gaussian_log_prob,
     tanh_gaussian_mode,
@@ -203,11 +204,12 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
     alpha_step = make_gradient_step(alpha_loss, alpha_opt)
 
     def update(state: SACState, batch: Transition, key: jax.Array):
-        chex.assert_rank([batch.obs, batch.action, batch.reward, batch.discount], [2, 2, 1, 1])
-        chex.assert_equal_shape([batch.obs, batch.next_obs])
-        chex.assert_axis_dimension(batch.obs, 1, obs_size)
-        chex.assert_axis_dimension(batch.action, 1, action_size)
-        chex.assert_equal_shape_prefix([batch.obs, batch.action, batch.reward], 1)
+        n = batch.obs.shape[0] if batch.obs.ndim else 0
+        check_shape(batch.obs, (n, obs_size), "batch.obs", floating=True)
+        check_shape(batch.action, (n, action_size), "batch.action", floating=True)
+        check_shape(batch.reward, (n,), "batch.reward", floating=True)
+        check_shape(batch.discount, (n,), "batch.discount", floating=True)
+        check_shape(batch.next_obs, (n, obs_size), "batch.next_obs", floating=True)
         k_critic, k_actor = jax.random.split(key)
         alpha = jnp.exp(state.log_alpha)
 

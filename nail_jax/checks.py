@@ -1,0 +1,37 @@
+"""Shape checks at public entry points: errors name the argument and the expected shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import chex
+import jax
+
+
+def _fmt(shape: Sequence) -> str:
+    parts = ["..." if d is Ellipsis else ("*" if d is None else str(d)) for d in shape]
+    return "[" + ", ".join(parts) + "]"
+
+
+def check_shape(x: jax.Array, expected: Sequence, name: str, floating: bool = False) -> None:
+    """Asserts ``x.shape`` matches ``expected`` (``None``: any size, ``...``: any leading axes).
+
+    With ``floating=True`` the dtype must also be a floating-point type.
+    """
+    chex.assert_shape(
+        x, tuple(expected),
+        custom_message=f"`{name}` must have shape {_fmt(expected)}, got {list(x.shape)}",
+    )
+    if floating:
+        chex.assert_type(
+            x, float, custom_message=f"`{name}` must be a floating-point array, got {x.dtype}"
+        )
+
+
+def check_same_leading(arrays: dict[str, jax.Array], n_axes: int) -> None:
+    """Asserts the named arrays share their first ``n_axes`` axes (the batch axes)."""
+    shapes = {k: list(v.shape[:n_axes]) for k, v in arrays.items()}
+    chex.assert_equal_shape_prefix(
+        list(arrays.values()), n_axes,
+        custom_message=f"batch axes must agree, got leading shapes {shapes}",
+    )

@@ -1,0 +1,77 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nail_jax import tanh_gaussian_log_prob, tanh_gaussian_mode, tanh_gaussian_sample
+from nail_jax.distributions import log_one_minus_tanh_sq
+
+
+def reference_log_prob(mean, log_std, action):
+    """float64 log-density of a = tanh(u), u ~ N(mean, std^2), written from the definition."""
+    mean, log_std, a = (np.asarray(x, np.float64) for x in (mean, log_std, action))
+    u = np.arctanh(a)
+    std = np.exp(log_std)
+    log_n = -0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi)
+    return np.sum(log_n - np.log(1.0 - a**2), axis=-1)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        [0.0, 0.5, -0.3],
+        [0.9, -0.99, 0.999],
+        [0.9999, -0.9995, 0.99],
+    ],
+)
+def test_log_prob_matches_float64_reference(action):
+    mean = jnp.array([0.1, -0.4, 1.5])
+    log_std = jnp.array([-0.5, 0.2, 0.0])
+    got = tanh_gaussian_log_prob(mean, log_std, jnp.array(action))
+    want = reference_log_prob(mean, log_std, action)
+    # float32 atanh near 1 loses digits in u; the density stays within a small relative error.
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3)
+
+
+def test_log_one_minus_tanh_sq_stable_for_large_u():
+    u = jnp.array([0.0, 1.0, 5.0, 20.0, 50.0, -50.0])
+    got = log_one_minus_tanh_sq(u)
+    u64 = np.asarray(u, np.float64)
+    # exact identity: 1 - tanh(u)^2 = 4 / (e^u + e^-u)^2, taken in log space
+    want = np.log(4.0) - 2.0 * np.logaddexp(u64, -u64)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_sample_log_prob_consistent_with_log_prob():
+    mean = jnp.array([[0.2, -0.1], [0.0, 0.3]])
+    log_std = jnp.array([[-1.0, -0.5], [-0.2, -1.5]])
+    action, logp = tanh_gaussian_sample(jax.random.PRNGKey(0), mean, log_std)
+    assert action.shape == (2, 2) and logp.shape == (2,)
+    np.testing.assert_allclose(logp, tanh_gaussian_log_prob(mean, log_std, action), rtol=1e-4)
+
+
+def test_sample_log_prob_finite_when_tanh_saturates():
+    mean = jnp.array([12.0, -12.0])
+    log_std = jnp.array([-5.0, -5.0])
+    action, logp = tanh_gaussian_sample(jax.random.PRNGKey(1), mean, log_std)
+    assert np.all(np.abs(action) <= 1.0)
+    assert np.isfinite(logp)
+
+
+def test_density_integrates_to_one():
+    # 1-D numerical integration of exp(log pi(a)) over (-1, 1).
+    a = jnp.linspace(-1 + 1e-6, 1 - 1e-6, 200001)[:, None]
+    mean = jnp.full_like(a, 0.7)
+    log_std = jnp.full_like(a, -0.3)
+    p = np.exp(np.asarray(tanh_gaussian_log_prob(mean, log_std, a), np.float64))
+    assert abs(np.trapezoid(p, np.asarray(a[:, 0], np.float64)) - 1.0) < 1e-3
+
+
+def test_mode_is_tanh_mean():
+    np.testing.assert_allclose(tanh_gaussian_mode(jnp.array([0.0, 1.0])), np.tanh([0.0, 1.0]))
+
+
+def test_shape_mismatch_names_arguments():
+    with pytest.raises(AssertionError, match=r"`action` must have shape \[3\], got \[2\]"):
+        tanh_gaussian_log_prob(jnp.zeros(3), jnp.zeros(3), jnp.zeros(2))

@@ -1,0 +1,121 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nail_jax import SACConfig, Transition, make_sac, td_target
+from nail_jax.smoke import run_point_mass_sac
+
+
+def test_td_target_hand_computed_with_terminal_and_truncation_masks():
+    reward = jnp.array([1.0, 1.0, 2.0])
+    # transition 0: ordinary; 1: true termination (discount 0); 2: time-limit truncation,
+    # which keeps discount 1 and bootstraps from the true final observation.
+    discount = jnp.array([1.0, 0.0, 1.0])
+    next_q = jnp.array([[3.0, 5.0], [10.0, 20.0], [-1.0, 4.0]])
+    next_log_prob = jnp.array([-1.0, 2.0, 0.5])
+    got = td_target(reward, discount, next_q, next_log_prob, alpha=jnp.array(0.2), gamma=0.9,
+                    reward_scale=2.0)
+    want = [2 * 1 + 0.9 * (3.0 + 0.2), 2 * 1.0, 2 * 2 + 0.9 * (-1.0 - 0.1)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def _batch(key, n=32, obs=4, act=2):
+    ks = jax.random.split(key, 5)
+    return Transition(
+        obs=jax.random.normal(ks[0], (n, obs)),
+        action=jnp.tanh(jax.random.normal(ks[1], (n, act))),
+        reward=jax.random.normal(ks[2], (n,)),
+        discount=(jax.random.uniform(ks[3], (n,)) > 0.1).astype(jnp.float32),
+        next_obs=jax.random.normal(ks[4], (n, obs)),
+    )
+
+
+SMALL = SACConfig(hidden_sizes=(32, 32))
+
+
+def test_critic_loss_matches_manual_computation():
+    sac = make_sac(4, 2, SMALL)
+    state = sac.init(jax.random.PRNGKey(0))
+    batch, key = _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2)
+    _, metrics = jax.jit(sac.update)(state, batch, key)
+    k_critic, _ = jax.random.split(key)
+    a2, lp2 = sac.sample_action(None, state.policy_params, batch.next_obs, k_critic)
+    nq = sac.q_network.apply(None, state.target_q_params, batch.next_obs, a2)
+    y = batch.reward + 0.99 * batch.discount * (nq.min(-1) - 1.0 * lp2)
+    q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
+    want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+
+
+def test_update_jit_equals_nojit_and_targets_move_by_tau():
+    sac = make_sac(4, 2, SMALL)
+    state = sac.init(jax.random.PRNGKey(0))
+    batch, key = _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2)
+    s1, m1 = sac.update(state, batch, key)
+    s2, m2 = jax.jit(sac.update)(state, batch, key)
+    chex.assert_trees_all_close((s1, m1), (s2, m2), rtol=1e-5, atol=1e-6)
+    # Polyak: target' = tau * q' + (1 - tau) * target
+    want = jax.tree.map(lambda q, t: 0.005 * q + 0.995 * t, s1.q_params, state.target_q_params)
+    chex.assert_trees_all_close(s1.target_q_params, want, rtol=1e-6)
+    assert int(s1.steps) == 1
+
+
+def test_fixed_temperature_stays_fixed_and_auto_temperature_moves():
+    fixed = make_sac(4, 2, SACConfig(hidden_sizes=(32,), fixed_alpha=1.0))
+    auto = make_sac(4, 2, SACConfig(hidden_sizes=(32,), init_alpha=0.5))
+    batch = _batch(jax.random.PRNGKey(1))
+    sf = fixed.init(jax.random.PRNGKey(0))
+    sa = auto.init(jax.random.PRNGKey(0))
+    for i in range(3):
+        sf, mf = fixed.update(sf, batch, jax.random.PRNGKey(i))
+        sa, ma = auto.update(sa, batch, jax.random.PRNGKey(i))
+    assert float(jnp.exp(sf.log_alpha)) == 1.0 and float(mf["alpha_loss"]) == 0.0
+    assert float(jnp.exp(sa.log_alpha)) != 0.5
+
+
+def test_vmap_over_seeds_equals_separate_calls():
+    sac = make_sac(4, 2, SMALL)
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    states = jax.vmap(sac.init)(keys)
+    batches = jax.vmap(_batch)(keys)
+    upd = jax.random.split(jax.random.PRNGKey(9), 4)
+    vs, vm = jax.jit(jax.vmap(sac.update))(states, batches, upd)
+    for i in range(4):
+        take = lambda t, i=i: jax.tree.map(lambda x: x[i], t)  # noqa: E731
+        s, m = jax.jit(sac.update)(take(states), take(batches), upd[i])
+        chex.assert_trees_all_close((s, m), take((vs, vm)), rtol=1e-5, atol=1e-5)
+
+
+def test_scan_of_updates_does_not_retrace():
+    sac = make_sac(4, 2, SMALL)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def many(state, batches, keys):
+        return jax.lax.scan(lambda s, bk: sac.update(s, *bk), state, (batches, keys))
+
+    state = sac.init(jax.random.PRNGKey(0))
+    for i in range(3):
+        batches = jax.vmap(_batch)(jax.random.split(jax.random.PRNGKey(i), 5))
+        state, metrics = many(state, batches, jax.random.split(jax.random.PRNGKey(i), 5))
+    assert int(state.steps) == 15 and metrics["critic_loss"].shape == (5,)
+
+
+def test_bad_batch_is_reported():
+    sac = make_sac(4, 2, SMALL)
+    state = sac.init(jax.random.PRNGKey(0))
+    bad = _batch(jax.random.PRNGKey(1), act=3)
+    with pytest.raises(AssertionError, match=r"`batch.action` must have shape \[32, 2\]"):
+        sac.update(state, bad, jax.random.PRNGKey(0))
+    ints = _batch(jax.random.PRNGKey(1)).replace(reward=jnp.ones(32, jnp.int32))
+    with pytest.raises(AssertionError, match="`batch.reward` must be a floating-point"):
+        sac.update(state, ints, jax.random.PRNGKey(0))
+
+
+def test_sac_learns_point_mass():
+    """SAC on a 2-D point mass: move to the origin within 30 steps (standing still ~ -23)."""
+    untrained, trained = run_point_mass_sac(jax.random.PRNGKey(0), iterations=600)
+    print(f"point mass return: untrained {untrained:.2f}, trained {trained:.2f}")
+    assert trained > -5.0 and trained > untrained + 10.0
