@@ -7,6 +7,13 @@
 - Actor: minimises ``E[alpha * log pi(a|s) - min_j Q_j(s, a)]`` with reparameterised actions.
 - Temperature: automatic, minimising ``E[-log alpha * (log pi(a|s) + target_entropy)]``, or
   fixed (``SACConfig.fixed_alpha``). NAIL's bound (note eq. 7-8) corresponds to ``alpha = 1``.
+- Reference policy: the state holds an immutable snapshot ``pi_ref`` (``SACState.reference``),
+  replaced only by :func:`take_snapshot`. With ``SACConfig.reference_kl`` the soft terms become
+  ``log pi_ref(a|s) - alpha * log pi(a|s)`` in both the target and the actor loss. This is
+  SAC on the reward ``r + log pi_ref(a|s)`` (NAIL's eq. 8 term) rewritten for
+  ``Q~ = Q - log pi_ref``: the same fixed point and the same greedy policy, but the critic
+  never has to fit ``log pi_ref`` of stale replay actions, which spans orders of magnitude
+  once ``pi_ref`` is narrow.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ class SACConfig:
       fixed_alpha: if set, the temperature stays at this value and is not learned.
       target_entropy: entropy target; ``None`` means ``-action_size``.
       n_critics: number of Q functions (the target takes their minimum).
+      reference_kl: add ``log pi_ref(a|s)`` to the soft terms (see module docstring).
     """
 
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -60,6 +68,15 @@ class SACConfig:
     fixed_alpha: float | None = None
     target_entropy: float | None = None
     n_critics: int = 2
+    reference_kl: bool = False
+
+
+@flax.struct.dataclass
+class PolicySnapshot:
+    """An immutable policy: observation statistics and policy params at snapshot time."""
+
+    normalizer: RunningStatistics | None
+    params: Any
 
 
 @flax.struct.dataclass
@@ -73,6 +90,7 @@ class SACState:
       log_alpha, alpha_opt_state: ``[]`` log temperature and its Adam state.
       normalizer: observation statistics used by all networks, or ``None``; kept
         current by whoever collects data, not by :meth:`SAC.update`.
+      reference: ``pi_ref``, a :class:`PolicySnapshot`; never changed by ``update``.
       steps: ``[]`` int32 number of updates done.
     """
 
@@ -84,7 +102,13 @@ class SACState:
     log_alpha: jax.Array
     alpha_opt_state: optax.OptState
     normalizer: RunningStatistics | None
+    reference: PolicySnapshot
     steps: jax.Array
+
+
+def take_snapshot(state: SACState) -> SACState:
+    """``pi_ref <- pi``: the state with its reference replaced by the current policy."""
+    return state.replace(reference=PolicySnapshot(state.normalizer, state.policy_params))
 
 
 def td_target(
@@ -175,16 +199,26 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
             log_alpha=log_alpha,
             alpha_opt_state=alpha_opt.init(log_alpha),
             normalizer=normalizer,
+            reference=PolicySnapshot(normalizer, policy_params),
             steps=jnp.zeros((), jnp.int32),
         )
+
+    def ref_bonus(state: SACState, obs, action):
+        """``log pi_ref(a|s)`` when ``reference_kl``, else 0."""
+        if not config.reference_kl:
+            return jnp.zeros(obs.shape[:-1])
+        ref = state.reference
+        return log_prob(ref.normalizer, ref.params, obs, action)
 
     def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
         next_action, next_log_prob = sample_action(
             state.normalizer, state.policy_params, batch.next_obs, key
         )
         next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
+        # With reference_kl the soft value gains + log pi_ref(a'|s') (for a' ~ pi).
+        bonus = ref_bonus(state, batch.next_obs, next_action)
         target = td_target(
-            batch.reward, batch.discount, next_q, next_log_prob, alpha,
+            batch.reward, batch.discount, next_q + bonus[:, None], next_log_prob, alpha,
             config.discount, config.reward_scale,
         )
         q = q_net.apply(state.normalizer, q_params, batch.obs, batch.action)
@@ -194,6 +228,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
     def actor_loss(policy_params, state: SACState, alpha, obs, key):
         action, log_pi = sample_action(state.normalizer, policy_params, obs, key)
         q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
+        q = q + ref_bonus(state, obs, action)
         return jnp.mean(alpha * log_pi - q), jax.lax.stop_gradient(log_pi)
 
     def alpha_loss(log_alpha, log_pi):

@@ -1,0 +1,320 @@
+"""DAC-style AIL and NAIL (and plain SAC) on parallel envs: ``make_train(config) -> train(key)``.
+
+Data flows one way each vectorised env step (one *iteration*):
+
+    act with pi_ref -> env step -> replay -> discriminator update -> reward -> SAC update
+
+and at the end of each epoch (``epoch_steps`` env steps) ``pi_ref <- pi`` and the
+deterministic policy is evaluated. AIL and NAIL share every line but the reward
+(note section 4): AIL ``-log r``, NAIL ``-log r + log pi_ref(a|s)`` with ``pi_ref`` the
+immutable snapshot (normaliser statistics and policy params) taken at the epoch start.
+
+Everything per seed is one :class:`TrainState` pytree, so ``jax.vmap`` over seeds works
+on every function here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nail_jax import demos as demos_lib
+from nail_jax.config import TrainConfig, validate_config
+from nail_jax.discriminator import DiscriminatorState, make_discriminator
+from nail_jax.envs import EnvLoopState, make_env, make_env_loop, make_evaluator
+from nail_jax.normalization import init_statistics, update_statistics
+from nail_jax.replay import ReplayState, make_replay_buffer
+from nail_jax.rewards import ail_reward, nail_reward
+from nail_jax.sac import PolicySnapshot, SACState, make_sac, take_snapshot
+from nail_jax.types import DiscriminatorBatch, Transition
+
+
+@flax.struct.dataclass
+class TrainState:
+    """The whole state of one seed's run.
+
+    Attributes:
+      sac, disc: learner states (``disc`` is unused by ``rl``). ``sac.reference`` is
+        ``pi_ref``, the snapshot that acts during the current epoch.
+      replay: the replay buffer.
+      env: the training envs.
+      key: PRNG key.
+      env_steps: ``[]`` int32 environment steps taken (warm-up included).
+      epoch: ``[]`` int32 completed epochs.
+      random_return: ``[]`` mean return of a uniform random policy (for the score).
+    """
+
+    sac: SACState
+    disc: DiscriminatorState
+    replay: ReplayState
+    env: EnvLoopState
+    key: jax.Array
+    env_steps: jax.Array
+    epoch: jax.Array
+    random_return: jax.Array
+
+
+@flax.struct.dataclass
+class ExpertData:
+    """Demonstration ``(s, a)`` pairs on device: ``obs [M, O']``, ``action [M, A]``."""
+
+    obs: jax.Array
+    action: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Demonstrations:
+    """Demonstrations prepared for a run: the pairs and the expert's mean episode return."""
+
+    expert: ExpertData
+    expert_return: float
+    num_episodes: int
+
+
+def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int) -> Demonstrations:
+    """Loads ``config.demos``, checks it fits the env, selects and subsamples episodes.
+
+    Raises ``DemoError`` with the file name when the sizes do not match the env.
+    """
+    path = demos_lib.resolve(config.demos)
+    data = demos_lib.load_dataset(path)
+    if data.obs_size != obs_size or data.action_size != action_size:
+        raise demos_lib.DemoError(
+            f"{path}: demonstrations have observation size {data.obs_size} and action size "
+            f"{data.action_size}, but env {config.env!r} has {obs_size} and {action_size}; "
+            "use demonstrations recorded in this env (`nail-jax demos list`)")
+    returns = demos_lib.episode_returns(data)
+    meta_returns = data.metadata.get("episode_returns")
+    if meta_returns is not None and len(meta_returns) == len(returns):
+        returns = np.asarray(meta_returns, np.float64)
+    expert_return = float(data.metadata.get("expert_return", np.mean(returns)))
+    data = demos_lib.select_episodes(data, config.demo_trajectories)
+    data = demos_lib.subsample(data, config.demo_subsample, rng=0)
+    obs, action = demos_lib.expert_pairs(data, config.absorbing)
+    expert = ExpertData(jnp.asarray(obs), jnp.asarray(action))
+    return Demonstrations(expert, expert_return, config.demo_trajectories)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """Pure functions of one seed's run; vmap them over seeds.
+
+    Attributes:
+      config: the validated config.
+      init: ``init(key, expert) -> TrainState``: builds learners, measures the random
+        policy's return, and collects ``warmup_steps`` with the initial policy.
+      run_epoch: ``run_epoch(state, expert) -> (state, metrics)``, one epoch: its
+        iterations, the ``pi_ref`` swap, and an evaluation. Metrics are scalars.
+      train: ``train(key, expert) -> (state, metrics [num_epochs])``: ``init`` then all
+        epochs in one ``lax.scan``; the same numbers as calling ``run_epoch`` in a loop.
+      act: ``act(snapshot, obs [E, O'], key) -> action`` stochastic; ``None`` key: deterministic.
+      expert_return: mean demonstration return (``nan`` for ``rl``).
+    """
+
+    config: TrainConfig
+    init: Callable[..., TrainState]
+    run_epoch: Callable[..., tuple[TrainState, dict]]
+    train: Callable[..., tuple[TrainState, dict]]
+    act: Callable[..., jax.Array]
+    expert_return: float
+
+
+def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = None) -> Trainer:
+    """Builds the run's pure functions for ``config`` (validated here)."""
+    config = validate_config(config)
+    env = make_env(config.env, config.backend)
+    loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing)
+    obs_size, action_size = loop.obs_size, loop.action_size
+    imitation = config.algo != "rl"
+    if imitation and demonstrations is None:
+        raise ValueError(f"algo {config.algo!r} needs demonstrations")
+    expert_return = demonstrations.expert_return if imitation else float("nan")
+    evaluator = make_evaluator(env, config.num_eval_episodes, config.episode_length,
+                               config.absorbing)
+    sac = make_sac(obs_size, action_size, config.sac)
+    disc = make_discriminator(obs_size, action_size, config.disc)
+    buffer = make_replay_buffer(min(config.replay_capacity, config.total_steps),
+                                config.batch_size)
+    n_sac = config.sac_updates_per_iteration
+    batch = config.batch_size
+
+    def act(snapshot: PolicySnapshot, obs: jax.Array, key: jax.Array | None) -> jax.Array:
+        if key is None:
+            return sac.deterministic_action(snapshot.normalizer, snapshot.params, obs)
+        return sac.sample_action(snapshot.normalizer, snapshot.params, obs, key)[0]
+
+    def mask_absorbing_action(obs, action):
+        # The discriminator must not tell policy from expert by the (meaningless) action
+        # taken in the absorbing state.
+        if not config.absorbing:
+            return action
+        return action * (1.0 - obs[..., -1:])
+
+    def collect(state: TrainState, policy: PolicySnapshot, key: jax.Array):
+        """One vectorised env step with ``policy``; updates normaliser and replay."""
+        action = act(policy, loop.observe(state.env), key)
+        env_state, transition = loop.step(state.env, action)
+        sac_state, disc_state = state.sac, state.disc
+        if config.normalize_observations:
+            weights = 1.0 - transition.obs[:, -1] if config.absorbing else None
+            stats = update_statistics(sac_state.normalizer, transition.obs, weights)
+            sac_state = sac_state.replace(normalizer=stats)
+            disc_state = disc_state.replace(normalizer=stats)
+        return state.replace(
+            sac=sac_state, disc=disc_state, env=env_state,
+            replay=buffer.add(state.replay, transition),
+            env_steps=state.env_steps + config.num_envs,
+        )
+
+    def random_policy_return(key):
+        def random_action(obs, k):
+            return jax.random.uniform(k, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
+
+        return jnp.mean(evaluator(random_action, key))
+
+    def init(key: jax.Array, expert: ExpertData | None = None) -> TrainState:
+        del expert  # same signature as run_epoch
+        k_sac, k_disc, k_env, k_rand, k_warm, k_next = jax.random.split(key, 6)
+        stats = init_statistics(obs_size) if config.normalize_observations else None
+        sac_state = sac.init(k_sac, stats)
+        example = Transition(jnp.zeros(obs_size), jnp.zeros(action_size), jnp.zeros(()),
+                             jnp.zeros(()), jnp.zeros(obs_size))
+        state = TrainState(
+            sac=sac_state,
+            disc=disc.init(k_disc, stats),
+            replay=buffer.init(example),
+            env=loop.reset(k_env),
+            key=k_next,
+            env_steps=jnp.zeros((), jnp.int32),
+            epoch=jnp.zeros((), jnp.int32),
+            random_return=random_policy_return(k_rand),
+        )
+        warm_iters = config.warmup_steps // config.num_envs
+        initial = state.sac.reference
+
+        def warm(s, k):
+            return collect(s, initial, k), None
+
+        state, _ = jax.lax.scan(warm, state, jax.random.split(k_warm, warm_iters))
+        # The snapshot acting in epoch 1 sees the statistics gathered during warm-up.
+        return state.replace(sac=take_snapshot(state.sac))
+
+    def sample_expert(expert: ExpertData, key: jax.Array):
+        idx = jax.random.randint(key, (batch,), 0, expert.obs.shape[0])
+        return expert.obs[idx], expert.action[idx]
+
+    def disc_step(disc_state, replay, expert, key):
+        k_pol, k_exp, k_upd = jax.random.split(key, 3)
+        window = config.disc_window if config.disc_window > 0 else None
+        policy = buffer.sample(replay, k_pol, window=window)
+        e_obs, e_act = sample_expert(expert, k_exp)
+        d_batch = DiscriminatorBatch(
+            policy.obs, mask_absorbing_action(policy.obs, policy.action),
+            e_obs, mask_absorbing_action(e_obs, e_act))
+        return disc.update(disc_state, d_batch, k_upd)
+
+    def relabel(transitions: Transition, disc_state, ref: PolicySnapshot):
+        """Rewards from the current discriminator and ``pi_ref`` (note eq. 3 and 8).
+
+        NAIL with ``sac.reference_kl`` (the default) trains on ``-log r`` here and SAC adds
+        the ``log pi_ref`` term in its soft value; with ``reference_kl=False`` the full
+        eq. 8 reward is put on the replay transitions.
+        """
+        log_r = disc.log_ratio(disc_state, transitions.obs,
+                               mask_absorbing_action(transitions.obs, transitions.action))
+        log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs, transitions.action)
+        r_ail, r_nail = ail_reward(log_r), nail_reward(log_r, log_ref)
+        nail_in_reward = r_ail if config.sac.reference_kl else r_nail
+        reward = {"ail": r_ail, "nail": nail_in_reward, "rl": transitions.reward}[config.algo]
+        metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
+                   "log_pi_ref": jnp.mean(log_ref), "reward_used": jnp.mean(reward)}
+        if not imitation:
+            metrics = {"reward_used": metrics["reward_used"]}
+        return transitions.replace(reward=reward), metrics
+
+    def iteration(state: TrainState, expert: ExpertData, key: jax.Array):
+        k_act, k_disc, k_sample, k_sac = jax.random.split(key, 4)
+        ref = state.sac.reference
+        state = collect(state, ref, k_act)
+        metrics = {}
+        disc_state = state.disc
+        if imitation:
+            def d_body(d, k):
+                return disc_step(d, state.replay, expert, k)
+            disc_state, d_metrics = jax.lax.scan(
+                d_body, disc_state, jax.random.split(k_disc, config.disc_updates_per_iteration))
+            metrics.update({f"disc_{k}": jnp.mean(v) for k, v in d_metrics.items()})
+        # Sample all SAC batches at once, then scan the gradient steps (STYLE practice 5).
+        flat = buffer.sample(state.replay, k_sample, batch_size=n_sac * batch)
+        batches = jax.tree.map(lambda x: x.reshape(n_sac, batch, *x.shape[1:]), flat)
+
+        def s_body(s, inputs):
+            b, k = inputs
+            b, r_metrics = relabel(b, disc_state, ref)
+            s, m = sac.update(s, b, k)
+            return s, {**m, **r_metrics}
+
+        sac_state, s_metrics = jax.lax.scan(
+            s_body, state.sac, (batches, jax.random.split(k_sac, n_sac)))
+        metrics.update({k: jnp.mean(v) for k, v in s_metrics.items()})
+        return state.replace(sac=sac_state, disc=disc_state), metrics
+
+    def run_epoch(state: TrainState, expert: ExpertData | None = None):
+        key, k_refresh, k_iter, k_eval = jax.random.split(state.key, 4)
+        state = state.replace(key=key, env=loop.refresh(state.env, k_refresh))
+
+        def body(s, k):
+            return iteration(s, expert, k)
+
+        state, it_metrics = jax.lax.scan(
+            body, state, jax.random.split(k_iter, config.iterations_per_epoch))
+        # End of epoch: pi_ref <- pi (note section 4).
+        state = state.replace(sac=take_snapshot(state.sac), epoch=state.epoch + 1)
+        snapshot = state.sac.reference
+        returns = evaluator(lambda obs, _: act(snapshot, obs, None), k_eval)
+        eval_return = jnp.mean(returns)
+        metrics = {k: jnp.mean(v) for k, v in it_metrics.items()}
+        metrics.update({
+            "env_steps": state.env_steps,
+            "epoch": state.epoch,
+            "eval_return": eval_return,
+            "eval_return_std": jnp.std(returns),
+            "random_return": state.random_return,
+            "alpha_end": jnp.exp(state.sac.log_alpha),
+        })
+        if imitation:
+            metrics["score"] = (eval_return - state.random_return) / (
+                expert_return - state.random_return)
+        return state, metrics
+
+    def train(key: jax.Array, expert: ExpertData | None = None):
+        state = init(key, expert)
+        return jax.lax.scan(lambda s, _: run_epoch(s, expert), state, None, config.num_epochs)
+
+    return Trainer(config, init, run_epoch, train, act, expert_return)
+
+
+def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, dict]]:
+    """``make_train(config) -> train(key) -> (final TrainState, metrics [num_epochs])``.
+
+    A pure, jittable function of the key; ``jax.jit(jax.vmap(train))(keys)`` runs several
+    seeds in one program. Demonstrations named by ``config.demos`` are loaded here, once.
+    """
+    trainer, expert = build(config)
+    return lambda key: trainer.train(key, expert)
+
+
+def build(config: TrainConfig) -> tuple[Trainer, ExpertData | None]:
+    """The trainer and its device-side expert data (``None`` for ``rl``)."""
+    config = validate_config(config)
+    if config.algo == "rl":
+        return make_trainer(config), None
+    env = make_env(config.env, config.backend)
+    obs_size = env.observation_size
+    demonstrations = prepare_demonstrations(config, obs_size, env.action_size)
+    return make_trainer(config, demonstrations), demonstrations.expert
