@@ -1,14 +1,160 @@
-"""The ``nail-jax`` command line."""
+"""The ``nail-jax`` command line.
+
+    nail-jax train   [--algo nail|ail|rl] [--env E] [--backend B] [--demos D] [--seeds N]
+                     [--steps N] [--out DIR] [--preset P] [--set key=value ...]
+                     [--overwrite | --resume [DIR]]
+    nail-jax expert  --env E --steps N --out DIR       (train --algo rl)
+    nail-jax collect --expert DIR --episodes K --out FILE.npz [--stochastic]
+    nail-jax demos list
+    nail-jax smoke
+
+Bad input (unknown env, backend, algo, preset or option; demonstrations that do not fit
+the env; non-positive steps; an output directory that already holds a run) ends with a
+one-line ``nail-jax: error: ...`` on stderr and exit code 2, before anything is written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 
+DEFAULT_PRESET = "default"
 
-def _smoke(args: argparse.Namespace) -> int:
-    """Runs SAC on the pure-JAX point-mass task and prints its return before and after."""
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's own convention)
+        self.exit(2, f"nail-jax: error: {message}\n")
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    from nail_jax.config import ConfigError
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _train_config(args, algo: str):
+    from nail_jax.config import PRESETS, make_config
+
+    preset = args.preset
+    if preset is None:
+        env = args.env
+        preset = env if env in PRESETS else (DEFAULT_PRESET if env is None else None)
+    overrides = _parse_sets(args.set)
+    for flag, key in (("env", "env"), ("backend", "backend"), ("demos", "demos"),
+                      ("steps", "total_steps")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    return make_config(algo, preset, overrides)
+
+
+def _print_summary(summary: dict) -> None:
+    key = summary["metric"]
+    print(f"\n{summary['algo']} on {summary['env']} ({summary['backend']}), "
+          f"{summary['total_steps']} env steps, {summary['num_seeds']} seed(s), "
+          f"{summary['wall_time']:.0f} s")
+    print(f"{'seed':>4}  {'final ' + key:>18}  {'best ' + key:>18}  {'final return':>12}")
+    for row in summary["seeds"]:
+        print(f"{row['seed']:>4}  {row['final_' + key]:>18.3f}  {row['best_' + key]:>18.3f}  "
+              f"{row['final_eval_return']:>12.2f}")
+    final, best = summary[f"final_{key}"], summary[f"best_{key}"]
+    if final:
+        print(f"mean  {final['mean']:>12.3f} +- {final['std']:.3f}  "
+              f"{best['mean']:>11.3f} +- {best['std']:.3f}")
+
+
+def _train(args, algo: str | None = None) -> int:
+    import pathlib
+
+    from nail_jax.runner import run_training
+
+    algo = algo or args.algo
+    resume_dir = args.resume if isinstance(args.resume, str) else None
+    if args.resume is not None:
+        run_dir = pathlib.Path(resume_dir or args.out or "")
+        if not str(run_dir):
+            raise ValueError("--resume needs a run directory: --resume DIR or --out DIR")
+        config = None
+        if args.steps is not None:
+            import dataclasses
+
+            from nail_jax.runner import _load_run_config
+            saved = _load_run_config(run_dir)["config"]
+            config = dataclasses.replace(saved, total_steps=args.steps)
+    else:
+        config = _train_config(args, algo)
+        run_dir = pathlib.Path(args.out or f"runs/{algo}-{config.env}-"
+                               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    summary = run_training(
+        config, run_dir, num_seeds=args.seeds, seed=args.seed, resume=args.resume is not None,
+        overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
+        command="nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    _print_summary(summary)
+    print(f"wrote {run_dir}/metrics.jsonl and {run_dir}/summary.json")
+    return 0
+
+
+def _collect(args) -> int:
+    import jax
+
+    from nail_jax.collect import collect_dataset
+    from nail_jax.demos import save_dataset
+    from nail_jax.envs import make_env
+    from nail_jax.runner import load_policy
+
+    policy, config = load_policy(args.expert, seed_index=args.seed_index)
+    env = make_env(config.env, config.backend)
+    if args.stochastic:
+        def policy_fn(obs, key):
+            return policy(obs, key)
+    else:
+        def policy_fn(obs, key):
+            return policy(obs)
+    t0 = time.time()
+    data = collect_dataset(env, policy_fn, args.episodes, config.episode_length,
+                           jax.random.PRNGKey(args.seed), metadata={
+                               "env": config.env, "backend": config.backend,
+                               "episode_length": config.episode_length,
+                               "expert_run": str(args.expert),
+                               "policy": "stochastic" if args.stochastic else "deterministic",
+                               "made_by": "nail-jax " + " ".join(
+                                   shlex.quote(a) for a in sys.argv[1:])})
+    save_dataset(args.out, data)
+    r = data.metadata["episode_returns"]
+    print(f"wrote {args.out}: {data.num_episodes} episodes, {data.num_steps} steps, "
+          f"return {sum(r) / len(r):.2f} (min {min(r):.2f}, max {max(r):.2f}) "
+          f"in {time.time() - t0:.1f} s")
+    return 0
+
+
+def _demos_list(args) -> int:
+    from nail_jax.demos import bundled_dir, list_bundled, load_dataset
+
+    names = list_bundled()
+    if not names:
+        print("no bundled demonstrations")
+        return 0
+    print(f"{'name':<24} {'env':<20} {'episodes':>8} {'steps':>7} {'expert return':>14}")
+    for name in names:
+        data = load_dataset(bundled_dir() / f"{name}.npz")
+        meta = data.metadata
+        env = f"{meta.get('env', '?')}/{meta.get('backend', '?')}"
+        ret = meta.get("expert_return")
+        ret_text = f"{ret:.2f}" if isinstance(ret, (int, float)) else "?"
+        print(f"{name:<24} {env:<20} {data.num_episodes:>8} {data.num_steps:>7} {ret_text:>14}")
+    return 0
+
+
+def _smoke(args) -> int:
     import jax
 
     from nail_jax.smoke import run_point_mass_sac
@@ -20,22 +166,85 @@ def _smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
+    from nail_jax.config import ALGOS
+
+    if with_algo:
+        p.add_argument("--algo", choices=ALGOS, default="nail",
+                       help="nail (default), ail, or rl (environment reward)")
+    p.add_argument("--env", help="task name (brax env or point_mass); default: the preset's")
+    p.add_argument("--backend", help="brax backend: spring, positional, generalized, mjx")
+    if with_algo:
+        p.add_argument("--demos", help="demonstration .npz file or bundled name")
+    p.add_argument("--seeds", type=int, default=1, help="seeds trained at once (vmapped)")
+    p.add_argument("--seed", type=int, default=0, help="seed i uses PRNGKey(seed + i)")
+    p.add_argument("--steps", type=int, help="environment steps per seed")
+    p.add_argument("--out", help="run directory (default runs/ALGO-ENV-TIME)")
+    p.add_argument("--preset", help="named config (default: the env's preset if any)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set sac.discount=0.98 (repeatable)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--overwrite", action="store_true",
+                       help="start over in a directory holding a run (the old run is moved aside)")
+    group.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
+                       help="continue the run in DIR (or --out) from its latest checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
+                   help="save a checkpoint every K epochs (default 1)")
+    p.add_argument("--keep-checkpoints", type=int, default=2, metavar="M",
+                   help="keep the M most recent checkpoints (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nail-jax", description="Non-adversarial and adversarial imitation learning in JAX."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    smoke = sub.add_parser("smoke", help="run the building blocks end to end on a toy task")
+    parser = _Parser(prog="nail-jax",
+                     description="Non-adversarial and adversarial imitation learning in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train NAIL, AIL or SAC (rl) on a task")
+    _add_run_args(train, with_algo=True)
+    train.set_defaults(func=_train)
+
+    expert = sub.add_parser("expert", help="train an SAC expert on the environment reward")
+    _add_run_args(expert, with_algo=False)
+    expert.set_defaults(func=lambda a: _train(a, algo="rl"))
+
+    collect = sub.add_parser("collect", help="roll out a trained policy into a dataset")
+    collect.add_argument("--expert", required=True, help="run directory of a trained policy")
+    collect.add_argument("--episodes", type=int, required=True)
+    collect.add_argument("--out", required=True, help="output .npz file")
+    collect.add_argument("--stochastic", action="store_true",
+                         help="sample actions instead of the deterministic tanh(mean)")
+    collect.add_argument("--seed", type=int, default=0)
+    collect.add_argument("--seed-index", type=int, default=0,
+                         help="which seed of the expert run to use")
+    collect.set_defaults(func=_collect)
+
+    demos = sub.add_parser("demos", help="bundled demonstration datasets")
+    demos_sub = demos.add_subparsers(dest="demos_command", required=True, parser_class=_Parser)
+    demos_sub.add_parser("list", help="list bundled datasets").set_defaults(func=_demos_list)
+
+    smoke = sub.add_parser("smoke", help="SAC on a toy task from the building blocks (~10 s)")
     smoke.add_argument("--seed", type=int, default=0)
-    smoke.add_argument("--iterations", type=int, default=600,
-                       help="environment steps per parallel env (each followed by 4 updates)")
+    smoke.add_argument("--iterations", type=int, default=600)
     smoke.set_defaults(func=_smoke)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nail_jax.checkpoint import CheckpointError
+    from nail_jax.config import ConfigError
+    from nail_jax.demos import DemoError
+    from nail_jax.runner import RunError
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        argv = ["train"]
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ConfigError, DemoError, RunError, CheckpointError, ValueError) as e:
+        print(f"nail-jax: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

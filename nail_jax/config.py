@@ -128,7 +128,28 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sac.alpha_learning_rate": 1e-3, "disc.hidden_sizes": (64, 64),
         "disc.learning_rate": 1e-3,
     },
+    # Brax locomotion, following brax's SAC settings for halfcheetah (64 envs, batch 256,
+    # 8 updates per 64 env steps, lr 6e-4, discount 0.99, normalised observations).
+    "halfcheetah": {
+        "env": "halfcheetah", "backend": "spring", "demos": "halfcheetah",
+        "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
+        "epoch_steps": 10_240, "warmup_steps": 8_192, "batch_size": 256,
+        "sac_updates_per_iteration": 8, "disc_updates_per_iteration": 1,
+        "replay_capacity": 1_000_000, "num_eval_episodes": 8,
+        "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
+        "sac.alpha_learning_rate": 6e-4, "disc.learning_rate": 3e-4,
+    },
+    "hopper": {
+        "env": "hopper", "backend": "spring", "demos": "hopper",
+        "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
+        "epoch_steps": 10_240, "warmup_steps": 8_192, "batch_size": 256,
+        "sac_updates_per_iteration": 8, "disc_updates_per_iteration": 1,
+        "replay_capacity": 1_000_000, "num_eval_episodes": 8,
+        "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
+        "sac.alpha_learning_rate": 6e-4, "disc.learning_rate": 3e-4,
+    },
 }
+PRESETS["default"] = PRESETS["point_mass"]
 
 # Algorithm defaults applied before presets and user overrides: NAIL's objective is the
 # bound of the note (eq. 7-8) at temperature 1, and its log pi_ref term enters SAC's soft

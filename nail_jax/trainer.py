@@ -138,8 +138,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
                                config.absorbing)
     sac = make_sac(obs_size, action_size, config.sac)
     disc = make_discriminator(obs_size, action_size, config.disc)
-    buffer = make_replay_buffer(min(config.replay_capacity, config.total_steps),
-                                config.batch_size)
+    buffer = make_replay_buffer(config.replay_capacity, config.batch_size)
     n_sac = config.sac_updates_per_iteration
     batch = config.batch_size
 

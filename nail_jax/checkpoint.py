@@ -1,0 +1,95 @@
+"""Whole-run checkpoints with orbax: every seed's :class:`TrainState` plus run metadata.
+
+A checkpoint directory ``DIR/checkpoints/<epoch>/`` holds the stacked ``[S, ...]`` train
+state (policy, critics, targets, temperature, discriminator, optimiser states, normaliser,
+``pi_ref``, replay buffer, env states, keys, counters) and a JSON ``meta`` item (the config,
+the number of seeds, elapsed wall time). Orbax writes each checkpoint into a temporary
+directory and renames it when complete, so a run killed during a save keeps its previous
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    """A missing, incompatible or unreadable checkpoint."""
+
+
+def checkpoint_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
+    return pathlib.Path(run_dir).resolve() / "checkpoints"
+
+
+def make_manager(run_dir: str | pathlib.Path, keep: int = 3,
+                 read_only: bool = False) -> ocp.CheckpointManager:
+    """A synchronous manager keeping the ``keep`` most recent checkpoints of a run."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, enable_async_checkpointing=False, create=not read_only,
+        read_only=read_only)
+    return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options,
+                                 item_names=("state", "meta"))
+
+
+def save(manager: ocp.CheckpointManager, epoch: int, state: Any, meta: dict) -> None:
+    """Saves ``state`` (any pytree of arrays) and JSON ``meta`` as checkpoint ``epoch``."""
+    manager.save(epoch, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+    manager.wait_until_finished()
+
+
+def latest_epoch(run_dir: str | pathlib.Path) -> int | None:
+    """The newest complete checkpoint's epoch, or ``None`` when there is none."""
+    if not checkpoint_dir(run_dir).is_dir():
+        return None
+    return make_manager(run_dir, read_only=True).latest_step()
+
+
+def restore_meta(run_dir: str | pathlib.Path, epoch: int | None = None) -> tuple[int, dict]:
+    """``(epoch, meta)`` of a checkpoint (the latest by default)."""
+    epoch = _pick_epoch(run_dir, epoch)
+    manager = make_manager(run_dir, read_only=True)
+    try:
+        restored = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+    except Exception as e:  # orbax raises many types for unreadable files
+        raise CheckpointError(
+            f"checkpoint {epoch} in {checkpoint_dir(run_dir)} cannot be read: {e}") from e
+    return epoch, dict(restored["meta"])
+
+
+def restore(run_dir: str | pathlib.Path, abstract_state: Any,
+            epoch: int | None = None) -> tuple[int, Any, dict]:
+    """``(epoch, state, meta)``; ``abstract_state`` gives the expected structure and shapes.
+
+    Raises CheckpointError when there is no checkpoint, when its arrays do not match the
+    expected structure (a different env, network size or seed count), or when it is corrupt.
+    """
+    epoch = _pick_epoch(run_dir, epoch)
+    manager = make_manager(run_dir, read_only=True)
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    try:
+        restored = manager.restore(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    except Exception as e:  # orbax raises ValueError, KeyError, FileNotFoundError, ...
+        raise CheckpointError(
+            f"checkpoint {epoch} in {checkpoint_dir(run_dir)} does not match this run or is "
+            f"corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    state = restored["state"]
+    expected = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), target)
+    got = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), state)
+    if expected != got:
+        raise CheckpointError(
+            f"checkpoint {epoch} in {checkpoint_dir(run_dir)} has different array shapes than "
+            "this run expects (different env, network sizes or seed count)")
+    return epoch, state, dict(restored["meta"])
+
+
+def _pick_epoch(run_dir, epoch: int | None) -> int:
+    latest = latest_epoch(run_dir)
+    if latest is None:
+        raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
+    return latest if epoch is None else epoch

@@ -1,0 +1,295 @@
+"""The training driver: many seeds in one program, logs, checkpoints and resume.
+
+``run_training`` jits ``vmap(run_epoch)`` over seeds and loops over epochs in Python
+only to log, show progress and checkpoint; the numbers equal those of the all-in-jit
+``Trainer.train`` (tested). Seed ``i`` of a run started with ``--seed s`` uses the key
+``PRNGKey(s + i)``, so any seed can be rerun alone with ``--seed s+i --seeds 1``.
+
+Files in the run directory:
+  config.json    the full config, seeds, and the command that started the run
+  metrics.jsonl  one JSON object per epoch and seed
+  summary.json   final and best score (or return, for ``rl``) per seed, mean and spread
+  checkpoints/   orbax checkpoints of the whole state (see :mod:`nail_jax.checkpoint`)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import pathlib
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from nail_jax import checkpoint as ckpt
+from nail_jax.config import TrainConfig, config_from_dict, config_to_dict
+from nail_jax.envs import augment_obs
+from nail_jax.sac import PolicySnapshot
+from nail_jax.trainer import build
+
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
+
+
+class RunError(RuntimeError):
+    """A problem with the run directory or the run's arguments (shown as a one-line error)."""
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """``[num_seeds]`` keys; seed ``i`` gets ``PRNGKey(seed + i)``."""
+    return jax.vmap(jax.random.PRNGKey)(seed + np.arange(num_seeds))
+
+
+def write_json_atomic(path: pathlib.Path, data: Any) -> None:
+    """Writes JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_metrics(run_dir: str | pathlib.Path) -> list[dict]:
+    """All records of ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
+    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    records = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return records
+
+
+def has_run(run_dir: pathlib.Path) -> bool:
+    return any((run_dir / name).exists() for name in RUN_FILES)
+
+
+def prepare_run_dir(run_dir: pathlib.Path, overwrite: bool) -> pathlib.Path | None:
+    """Creates ``run_dir``; an existing run is moved aside (never deleted) with ``overwrite``.
+
+    Returns where an old run was moved, if anywhere.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir} exists and is not a directory")
+    moved = None
+    if has_run(run_dir):
+        if not overwrite:
+            raise RunError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                           "--overwrite to start over (the old run is moved aside), "
+                           "or another --out")
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        moved = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
+        shutil.move(str(run_dir), moved)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return moved
+
+
+def _to_python(x) -> float | int:
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer):
+        return int(x)
+    v = float(x)
+    return v if math.isfinite(v) else None  # JSON has no NaN
+
+
+def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
+    """Final and best score (``eval_return`` for ``rl``) per seed, with mean and std."""
+    key = "eval_return" if algo == "rl" else "score"
+    per_seed = []
+    for s in range(num_seeds):
+        rows = [r for r in records if r["seed"] == s and r.get(key) is not None]
+        if not rows:
+            continue
+        values = [r[key] for r in rows]
+        per_seed.append({"seed": s, f"final_{key}": values[-1], f"best_{key}": max(values),
+                         "final_eval_return": rows[-1]["eval_return"],
+                         "env_steps": rows[-1]["env_steps"]})
+
+    def stats(name):
+        v = np.array([p[name] for p in per_seed], np.float64)
+        return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+                "max": float(v.max())} if len(v) else None
+
+    return {"metric": key, "seeds": per_seed, f"final_{key}": stats(f"final_{key}"),
+            f"best_{key}": stats(f"best_{key}")}
+
+
+class Progress:
+    """A one-line progress display; in non-interactive logs, one line every ``every_s``."""
+
+    def __init__(self, total: int, stream=sys.stderr, every_s: float = 30.0,
+                 enabled: bool = True):
+        self.total, self.stream, self.every_s, self.enabled = total, stream, every_s, enabled
+        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.last = -math.inf
+
+    def update(self, done: int, text: str, elapsed: float) -> None:
+        if not self.enabled:
+            return
+        width = 24
+        filled = int(width * done / max(self.total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"[{bar}] epoch {done}/{self.total} {text} {elapsed:6.0f}s"
+        if self.tty:
+            self.stream.write("\r" + line)
+            if done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif done == self.total or time.time() - self.last >= self.every_s:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last = time.time()
+
+
+def run_training(
+    config: TrainConfig,
+    run_dir: str | pathlib.Path,
+    num_seeds: int = 1,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    checkpoint_every: int = 1,
+    keep_checkpoints: int = 2,
+    progress: bool = True,
+    command: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Trains ``num_seeds`` seeds of ``config`` into ``run_dir``; returns the summary.
+
+    With ``resume`` the run continues from its latest checkpoint (the config, seeds and
+    base seed are read from ``run_dir/config.json``; only ``total_steps`` may grow), and
+    its metrics are those of the uninterrupted run.
+    """
+    run_dir = pathlib.Path(run_dir)
+    if num_seeds < 1:
+        raise RunError(f"--seeds must be at least 1, got {num_seeds}")
+    if resume:
+        saved = _load_run_config(run_dir)
+        config = _resume_config(saved, config)
+        num_seeds, seed = saved["num_seeds"], saved["seed"]
+    else:
+        moved = prepare_run_dir(run_dir, overwrite)
+        if moved:
+            log(f"moved the previous run in {run_dir} to {moved}")
+    write_json_atomic(run_dir / "config.json", {
+        "config": config_to_dict(config), "num_seeds": num_seeds, "seed": seed,
+        "command": command})
+
+    trainer, expert = build(config)
+    keys = seed_keys(seed, num_seeds)
+    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None)))
+    epoch_fn = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)), donate_argnums=0)
+    manager = ckpt.make_manager(run_dir, keep=keep_checkpoints)
+
+    t_start = time.time()
+    elapsed_before = 0.0
+    if resume:
+        abstract = jax.eval_shape(init, keys, expert)
+        start_epoch, state, meta = ckpt.restore(run_dir, abstract)
+        if meta.get("num_seeds") != num_seeds:
+            raise RunError(f"checkpoint has {meta.get('num_seeds')} seeds, config.json says "
+                           f"{num_seeds}")
+        elapsed_before = float(meta.get("elapsed", 0.0))
+        kept = [r for r in read_metrics(run_dir) if r["epoch"] <= start_epoch]
+        _write_lines(run_dir / "metrics.jsonl", kept)
+        log(f"resuming {run_dir} from epoch {start_epoch} of {config.num_epochs}")
+    else:
+        start_epoch = 0
+        state = init(keys, expert)
+        _write_lines(run_dir / "metrics.jsonl", [])
+        log(f"training {config.algo} on {config.env} ({config.backend}) for "
+            f"{config.total_steps} env steps x {num_seeds} seed(s), {config.num_epochs} epochs "
+            f"-> {run_dir}")
+
+    bar = Progress(config.num_epochs, enabled=progress)
+    metric_key = "eval_return" if config.algo == "rl" else "score"
+    with open(run_dir / "metrics.jsonl", "a") as out:
+        for epoch in range(start_epoch, config.num_epochs):
+            t0 = time.time()
+            state, metrics = epoch_fn(state, expert)
+            metrics = jax.device_get(metrics)
+            now = time.time()
+            elapsed = elapsed_before + now - t_start
+            for s in range(num_seeds):
+                record = {"epoch": epoch + 1, "seed": s}
+                record.update({k: _to_python(v[s]) for k, v in metrics.items()
+                               if k not in ("epoch",)})
+                record["epoch_time"] = now - t0
+                record["wall_time"] = elapsed
+                out.write(json.dumps(record) + "\n")
+            out.flush()
+            done = epoch + 1
+            if done % checkpoint_every == 0 or done == config.num_epochs:
+                ckpt.save(manager, done, state, {"num_seeds": num_seeds, "elapsed": elapsed,
+                                                 "config": config_to_dict(config)})
+            value = np.nanmean(np.asarray(metrics[metric_key], np.float64))
+            bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {value:.3f}",
+                       elapsed)
+    manager.close()
+    summary = summarize(read_metrics(run_dir), config.algo, num_seeds)
+    summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
+                    "num_seeds": num_seeds, "total_steps": config.total_steps,
+                    "wall_time": elapsed_before + time.time() - t_start})
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
+def _write_lines(path: pathlib.Path, records: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)
+
+
+def _load_run_config(run_dir: pathlib.Path) -> dict:
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise RunError(f"cannot resume: {run_dir} holds no run (no config.json)")
+    if ckpt.latest_epoch(run_dir) is None:
+        raise RunError(f"cannot resume: no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
+    try:
+        saved = json.loads(path.read_text())
+        saved["config"] = config_from_dict(saved["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunError(f"cannot resume: {path} is not a nail-jax run config ({e})") from e
+    return saved
+
+
+def _resume_config(saved: dict, requested: TrainConfig | None) -> TrainConfig:
+    """The saved config, with ``total_steps`` taken from ``requested`` when that is larger."""
+    config: TrainConfig = saved["config"]
+    if requested is not None and requested.total_steps > config.total_steps:
+        config = dataclasses.replace(config, total_steps=requested.total_steps)
+    return config
+
+
+def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):
+    """The trained policy of one seed of a run, as a jittable ``policy(obs, key=None)``.
+
+    ``obs`` is ``[..., O]``, the env's own observation (the absorbing flag, if the run
+    used one, is added inside); ``key=None`` gives the deterministic action ``tanh(mean)``,
+    a PRNG key a sample. Observation normalisation is applied inside.
+    Returns ``(policy, config)``.
+    """
+    run_dir = pathlib.Path(run_dir)
+    saved = _load_run_config(run_dir)
+    config, num_seeds = saved["config"], saved["num_seeds"]
+    if not 0 <= seed_index < num_seeds:
+        raise RunError(f"seed index {seed_index} out of range: the run has {num_seeds} seeds")
+    trainer, expert = build(config)
+    init = jax.vmap(trainer.init, in_axes=(0, None))
+    abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), expert)
+    _, state, _ = ckpt.restore(run_dir, abstract, epoch)
+    sac_state = jax.tree.map(lambda x: x[seed_index], state.sac)
+    snapshot = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
+
+    def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        return trainer.act(snapshot, augment_obs(obs, config.absorbing), key)
+
+    return policy, config
