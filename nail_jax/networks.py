@@ -62,10 +62,11 @@ class _PolicyModule(nn.Module):
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         out = MLP((*self.hidden_sizes, 2 * self.action_size))(obs)
         mean, raw = jnp.split(out, 2, axis=-1)
-        # Smoothly squash log_std into [log_std_min, log_std_max].
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (
-            jnp.tanh(raw) + 1.0
-        )
+        # Smoothly squash log_std into [log_std_min, log_std_max], shifted so that a zero
+        # pre-activation gives log_std = 0 (unit std, as in most SAC implementations).
+        lo, hi = self.log_std_min, self.log_std_max
+        frac0 = jnp.clip((0.0 - lo) / (hi - lo), 1e-3, 1 - 1e-3)
+        log_std = lo + (hi - lo) * jax.nn.sigmoid(raw + jnp.log(frac0 / (1.0 - frac0)))
         return mean, log_std
 
 

@@ -1,0 +1,87 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nail_jax.envs import absorbing_obs, make_env, make_env_loop, make_evaluator
+
+
+def _towards_goal(obs):
+    return jnp.clip(-10.0 * obs[:, :2], -1.0, 1.0)
+
+
+def test_termination_leads_into_absorbing_state_then_reset():
+    env = make_env("point_mass_terminating")  # terminates within 0.1 of the origin
+    loop = make_env_loop(env, num_envs=1, episode_length=100, absorbing=True)
+    state = loop.reset(jax.random.PRNGKey(0))
+    abs_obs = np.asarray(absorbing_obs(4))
+    step = jax.jit(loop.step)
+    seen = []
+    for _ in range(40):
+        obs = loop.observe(state)
+        state, tr = step(state, _towards_goal(obs[:, :4]))
+        seen.append(jax.tree.map(lambda x: np.asarray(x[0]), tr))
+    ends = [i for i, t in enumerate(seen) if np.array_equal(t.next_obs, abs_obs)
+            and not np.array_equal(t.obs, abs_obs)]
+    assert ends, "the env never terminated"
+    i = ends[0]
+    term, absorbing, after = seen[i], seen[i + 1], seen[i + 2]
+    # (s_T-1, a, r, 1, s_abs): bootstrapping is not masked.
+    assert term.discount == 1.0 and term.obs[-1] == 0.0
+    # (s_abs, a, 0, 1, s_abs), then a fresh episode with the flag off.
+    np.testing.assert_array_equal(absorbing.obs, abs_obs)
+    np.testing.assert_array_equal(absorbing.next_obs, abs_obs)
+    assert absorbing.reward == 0.0 and absorbing.discount == 1.0
+    assert after.obs[-1] == 0.0 and np.linalg.norm(after.obs[:2]) > 0.1
+
+
+def test_termination_without_absorbing_masks_bootstrap():
+    env = make_env("point_mass_terminating")
+    loop = make_env_loop(env, num_envs=1, episode_length=100, absorbing=False)
+    state = loop.reset(jax.random.PRNGKey(0))
+    discounts = []
+    for _ in range(40):
+        state, tr = loop.step(state, _towards_goal(loop.observe(state)))
+        discounts.append(float(tr.discount[0]))
+    assert 0.0 in discounts and loop.obs_size == 4
+
+
+def test_truncation_keeps_true_final_observation_and_bootstraps():
+    env = make_env("point_mass")
+    loop = make_env_loop(env, num_envs=2, episode_length=5, absorbing=True)
+    state = loop.reset(jax.random.PRNGKey(1))
+    action = jnp.full((2, 2), 0.5)
+    for _ in range(5):
+        prev = state
+        state, tr = loop.step(state, action)
+    # After 5 steps the episode was truncated: the transition bootstraps from the true
+    # final observation, and the env restarted from its cached start state.
+    expected_final = jax.vmap(env.step)(prev.env_state, action).obs
+    np.testing.assert_allclose(tr.next_obs[:, :4], expected_final)
+    np.testing.assert_array_equal(tr.discount, [1.0, 1.0])
+    np.testing.assert_allclose(state.env_state.obs, prev.reset_cache.obs)
+    np.testing.assert_array_equal(state.steps, [0, 0])
+
+
+def test_refresh_draws_new_start_states():
+    loop = make_env_loop(make_env("point_mass"), 3, 10, absorbing=False)
+    state = loop.reset(jax.random.PRNGKey(0))
+    new = loop.refresh(state, jax.random.PRNGKey(5))
+    assert not np.allclose(new.reset_cache.obs, state.reset_cache.obs)
+    np.testing.assert_array_equal(new.env_state.obs, state.env_state.obs)
+
+
+def test_evaluator_stops_at_termination():
+    env = make_env("point_mass_terminating")
+    evaluate = make_evaluator(env, num_episodes=4, episode_length=50, absorbing=True)
+    returns = evaluate(lambda obs, k: _towards_goal(obs), jax.random.PRNGKey(0))
+    # Reaching the goal ends the episode, so returns are far above 50 steps of standing still.
+    still = evaluate(lambda obs, k: jnp.zeros((obs.shape[0], 2)), jax.random.PRNGKey(0))
+    assert returns.shape == (4,) and np.all(returns > still)
+
+
+def test_unknown_env_and_backend():
+    with pytest.raises(ValueError, match="unknown env 'nope'.*halfcheetah"):
+        make_env("nope")
+    with pytest.raises(ValueError, match="unknown backend 'warp'.*spring"):
+        make_env("hopper", backend="warp")
