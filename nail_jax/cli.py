@@ -48,6 +48,8 @@ def _train_config(args, algo: str):
         env = args.env
         preset = env if env in PRESETS else (DEFAULT_PRESET if env is None else None)
     overrides = _parse_sets(args.set)
+    if args.env is not None and preset != args.env and getattr(args, "demos", None) is None:
+        overrides.setdefault("demos", args.env)  # the env's bundled demonstrations, if any
     for flag, key in (("env", "env"), ("backend", "backend"), ("demos", "demos"),
                       ("steps", "total_steps")):
         value = getattr(args, flag, None)

@@ -59,8 +59,8 @@ class TrainConfig:
     episode_length: int = 1000
     num_envs: int = 16
     total_steps: int = 100_000
-    epoch_steps: int = 5_000
-    warmup_steps: int = 1_000
+    epoch_steps: int = 5_120
+    warmup_steps: int = 1_024
     sac_updates_per_iteration: int = 1
     disc_updates_per_iteration: int = 1
     batch_size: int = 256
@@ -83,8 +83,16 @@ class TrainConfig:
 
 def validate_config(config: TrainConfig) -> TrainConfig:
     """Checks values and relations between fields; returns ``config`` or raises ConfigError."""
+    from nail_jax.envs import BACKENDS, available_envs  # deferred: envs imports brax
+
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
+    if config.env not in available_envs():
+        raise ConfigError(
+            f"unknown env {config.env!r}; choose one of: {', '.join(available_envs())}")
+    if config.backend not in BACKENDS:
+        raise ConfigError(
+            f"unknown backend {config.backend!r}; choose one of: {', '.join(BACKENDS)}")
     positive = ["total_steps", "epoch_steps", "num_envs", "batch_size", "replay_capacity",
                 "episode_length", "num_eval_episodes", "demo_trajectories", "demo_subsample",
                 "sac_updates_per_iteration"]

@@ -1,0 +1,150 @@
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nail_jax import cli
+from nail_jax.demos import load_dataset
+from nail_jax.runner import load_policy, read_metrics
+
+TINY = ["--set", "num_envs=4", "--set", "epoch_steps=40", "--set", "warmup_steps=16",
+        "--set", "batch_size=16", "--set", "replay_capacity=400",
+        "--set", "sac.hidden_sizes=16,16", "--set", "disc.hidden_sizes=16,16",
+        "--set", "num_eval_episodes=2", "--no-progress"]
+STEPS_2, STEPS_4 = str(16 + 2 * 40), str(16 + 4 * 40)
+
+
+def _train(out, *extra):
+    return cli.main(["train", "--env", "point_mass", "--out", str(out), *TINY, *extra])
+
+
+def _strip_times(records):
+    return [{k: v for k, v in r.items() if k not in ("wall_time", "epoch_time")}
+            for r in records]
+
+
+def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_2, "--seeds", "2") == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["num_seeds"] == 2 and config["config"]["algo"] == "nail"
+    records = read_metrics(out)
+    assert [(r["epoch"], r["seed"]) for r in records] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    for key in ["score", "eval_return", "disc_bce", "reward_nail", "log_pi_ref", "alpha",
+                "wall_time", "env_steps"]:
+        assert key in records[0], key
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["seed"] for s in summary["seeds"]] == [0, 1]
+    assert summary["final_score"]["mean"] == pytest.approx(
+        np.mean([r["score"] for r in records if r["epoch"] == 2]))
+    printed = capsys.readouterr().out
+    assert "final score" in printed and "mean" in printed
+
+
+def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert _train(full, "--steps", STEPS_4) == 0
+    assert _train(part, "--steps", STEPS_2) == 0
+    assert cli.main(["train", "--resume", str(part), "--steps", STEPS_4, "--no-progress"]) == 0
+    assert _strip_times(read_metrics(part)) == _strip_times(read_metrics(full))
+    assert len(read_metrics(full)) == 4
+
+
+def test_existing_run_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_2) == 0
+    before = (out / "metrics.jsonl").read_bytes()
+    capsys.readouterr()
+    assert _train(out, "--steps", STEPS_2) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nail-jax: error:") and "already holds a run" in err
+    assert len(err.splitlines()) == 1
+    assert (out / "metrics.jsonl").read_bytes() == before
+    # --overwrite starts over and keeps the old run aside.
+    assert _train(out, "--steps", STEPS_2, "--overwrite") == 0
+    (old,) = tmp_path.glob("run.old-*")
+    assert (old / "metrics.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--env", "nope"], "unknown env 'nope'"),
+    (["train", "--env", "hopper", "--backend", "warp"], "unknown backend 'warp'"),
+    (["train", "--steps", "0"], "total_steps must be positive"),
+    (["train", "--steps", "-5"], "total_steps must be positive"),
+    (["train", "--set", "nope=1"], "unknown option 'nope'"),
+    (["train", "--set", "sac.discount"], "--set expects key=value"),
+    (["train", "--preset", "nope"], "unknown preset 'nope'"),
+    (["train", "--env", "halfcheetah", "--demos", "point_mass"], "observation size 4"),
+    (["train", "--demos", "no_such_file.npz"], "no_such_file.npz"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert cli.main([*argv, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nail-jax: error:") and message in err, err
+    assert len(err.splitlines()) == 1
+    assert not (out / "metrics.jsonl").exists()
+
+
+def test_unknown_algo_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--algo", "gan"])
+    assert e.value.code == 2 and "invalid choice: 'gan'" in capsys.readouterr().err
+
+
+def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    assert "no run" in capsys.readouterr().err
+
+
+def test_corrupted_checkpoint_is_reported_and_kept(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_2) == 0
+    for f in (out / "checkpoints").rglob("*"):
+        if f.is_file() and f.stat().st_size > 0 and "state" in f.parts:
+            f.write_bytes(b"garbage")
+    files_before = sorted(p.name for p in (out / "checkpoints").rglob("*"))
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--steps", STEPS_4, "--no-progress"]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "checkpoints").rglob("*")) == files_before
+
+
+def test_expert_collect_and_load_policy(tmp_path, capsys):
+    out = tmp_path / "expert"
+    assert cli.main(["expert", "--env", "point_mass", "--steps", STEPS_2, "--out", str(out),
+                     *TINY]) == 0
+    policy, config = load_policy(out)
+    obs = jnp.zeros((3, 4))
+    action = jax.jit(policy)(obs)
+    assert action.shape == (3, 2) and np.all(np.abs(action) <= 1)
+    sampled = jax.jit(policy)(obs, jax.random.PRNGKey(0))
+    assert not np.allclose(sampled, action)
+    data_path = tmp_path / "demo.npz"
+    assert cli.main(["collect", "--expert", str(out), "--episodes", "3",
+                     "--out", str(data_path)]) == 0
+    data = load_dataset(data_path)
+    assert data.num_episodes == 3 and data.obs_size == 4 and data.action_size == 2
+    assert data.metadata["env"] == "point_mass" and len(data.metadata["episode_returns"]) == 3
+    # A dataset written by collect trains.
+    assert _train(tmp_path / "imitate", "--steps", STEPS_2, "--demos", str(data_path),
+                  "--set", "demo_trajectories=3") == 0
+
+
+def test_demos_list_shows_bundled(capsys):
+    assert cli.main(["demos", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "point_mass" in out and "episodes" in out
+
+
+def test_no_arguments_runs_the_default(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "_train", lambda args, algo=None: seen.setdefault("args", args) or 0)
+    cli.main([])
+    args = seen["args"]
+    assert args.command == "train" and args.algo == "nail" and args.env is None
+    assert pathlib.Path(cli.__file__).exists()
