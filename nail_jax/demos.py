@@ -341,6 +341,9 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **payload)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
