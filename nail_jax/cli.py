@@ -79,18 +79,16 @@ def _train(args, algo: str | None = None) -> int:
     from nail_jax.runner import run_training
 
     algo = algo or args.algo
-    resume_dir = args.resume if isinstance(args.resume, str) else None
     if args.resume is not None:
-        run_dir = pathlib.Path(resume_dir or args.out or "")
-        if not str(run_dir):
+        run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
+        if not str(run_dir) or str(run_dir) == ".":
             raise ValueError("--resume needs a run directory: --resume DIR or --out DIR")
+        given = [f"--{k}" for k in ("env", "backend", "demos", "preset", "set")
+                 if getattr(args, k, None)]
+        if given:
+            raise ValueError(f"--resume continues the run's saved config; drop {', '.join(given)} "
+                             "(only --steps may be given, to extend the run)")
         config = None
-        if args.steps is not None:
-            import dataclasses
-
-            from nail_jax.runner import _load_run_config
-            saved = _load_run_config(run_dir)["config"]
-            config = dataclasses.replace(saved, total_steps=args.steps)
     else:
         config = _train_config(args, algo)
         run_dir = pathlib.Path(args.out or f"runs/{algo}-{config.env}-"
@@ -99,6 +97,7 @@ def _train(args, algo: str | None = None) -> int:
         config, run_dir, num_seeds=args.seeds, seed=args.seed, resume=args.resume is not None,
         overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
+        total_steps=args.steps if args.resume is not None else None,
         command="nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     _print_summary(summary)
     print(f"wrote {run_dir}/metrics.jsonl and {run_dir}/summary.json")

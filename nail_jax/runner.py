@@ -149,7 +149,7 @@ class Progress:
 
 
 def run_training(
-    config: TrainConfig,
+    config: TrainConfig | None,
     run_dir: str | pathlib.Path,
     num_seeds: int = 1,
     seed: int = 0,
@@ -159,20 +159,26 @@ def run_training(
     keep_checkpoints: int = 2,
     progress: bool = True,
     command: str | None = None,
+    total_steps: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Trains ``num_seeds`` seeds of ``config`` into ``run_dir``; returns the summary.
 
-    With ``resume`` the run continues from its latest checkpoint (the config, seeds and
-    base seed are read from ``run_dir/config.json``; only ``total_steps`` may grow), and
-    its metrics are those of the uninterrupted run.
+    With ``resume`` the run continues from its latest checkpoint: the config, seeds and
+    base seed are read from ``run_dir/config.json`` (``config`` may be ``None``), only
+    ``total_steps`` may be raised, and the metrics are those of the uninterrupted run.
     """
     run_dir = pathlib.Path(run_dir)
     if num_seeds < 1:
         raise RunError(f"--seeds must be at least 1, got {num_seeds}")
     if resume:
         saved = _load_run_config(run_dir)
-        config = _resume_config(saved, config)
+        config = saved["config"]
+        if total_steps is not None:
+            if total_steps < config.total_steps:
+                raise RunError(f"--steps {total_steps} is below the run's {config.total_steps}; "
+                               "a resumed run can only be extended")
+            config = dataclasses.replace(config, total_steps=total_steps)
         num_seeds, seed = saved["num_seeds"], saved["seed"]
     else:
         moved = prepare_run_dir(run_dir, overwrite)
@@ -259,14 +265,6 @@ def _load_run_config(run_dir: pathlib.Path) -> dict:
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise RunError(f"cannot resume: {path} is not a nail-jax run config ({e})") from e
     return saved
-
-
-def _resume_config(saved: dict, requested: TrainConfig | None) -> TrainConfig:
-    """The saved config, with ``total_steps`` taken from ``requested`` when that is larger."""
-    config: TrainConfig = saved["config"]
-    if requested is not None and requested.total_steps > config.total_steps:
-        config = dataclasses.replace(config, total_steps=requested.total_steps)
-    return config
 
 
 def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):

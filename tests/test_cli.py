@@ -95,6 +95,11 @@ def test_unknown_algo_is_an_argparse_error(capsys):
     assert e.value.code == 2 and "invalid choice: 'gan'" in capsys.readouterr().err
 
 
+def test_resume_refuses_config_changes(tmp_path, capsys):
+    assert cli.main(["train", "--resume", str(tmp_path), "--env", "hopper"]) == 2
+    assert "drop --env" in capsys.readouterr().err
+
+
 def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli.main(["train", "--resume", str(tmp_path / "empty")]) == 2
