@@ -5,6 +5,7 @@ signature ``(state, batch, key) -> (state, metrics)`` and composes under
 ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan``.
 """
 
+from nail_jax.config import PRESETS, TrainConfig, make_config
 from nail_jax.discriminator import (
     Discriminator,
     DiscriminatorConfig,
@@ -34,12 +35,32 @@ from nail_jax.normalization import (
 )
 from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
 from nail_jax.rewards import ail_reward, airl_reward, fairl_reward, gail_reward, nail_reward
-from nail_jax.sac import SAC, SACConfig, SACState, make_sac, td_target
+from nail_jax.runner import load_policy, run_training
+from nail_jax.sac import (
+    SAC,
+    PolicySnapshot,
+    SACConfig,
+    SACState,
+    make_sac,
+    take_snapshot,
+    td_target,
+)
+from nail_jax.trainer import TrainState, make_train, make_trainer
 from nail_jax.types import DiscriminatorBatch, Transition
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PRESETS",
+    "PolicySnapshot",
+    "TrainConfig",
+    "TrainState",
+    "load_policy",
+    "make_config",
+    "make_train",
+    "make_trainer",
+    "run_training",
+    "take_snapshot",
     "SAC",
     "Discriminator",
     "DiscriminatorBatch",
