@@ -486,6 +486,24 @@ def expert_pairs(dataset: Dataset, absorbing: bool) -> tuple[np.ndarray, np.ndar
     return np.concatenate([flagged, extra_obs]), np.concatenate([act, extra_act])
 
 
+def expert_weights(dataset: Dataset, absorbing: bool) -> np.ndarray:
+    """Sampling weights ``[M]`` aligned with :func:`expert_pairs` that undo subsampling's bias.
+
+    After :func:`subsample` with ``every = n`` each kept ordinary step stands for ``n``
+    steps of its episode and gets weight ``n``; the final step of a terminated episode
+    (always kept, whatever the grid) and each absorbing pair stand for themselves and get
+    weight 1. So absorbing states keep the share of the data they have in the policy's
+    replay (one per terminated episode of ``L`` steps) instead of an ``n`` times larger one.
+    Without subsampling all weights are 1.
+    """
+    every = float(dataset.metadata.get("subsample_every", 1))
+    terminals = np.asarray(dataset.terminals, bool)
+    weights = np.where(terminals, 1.0, every).astype(np.float32)
+    if absorbing:
+        weights = np.concatenate([weights, np.ones(int(terminals.sum()), np.float32)])
+    return weights
+
+
 # --------------------------------------------------------------------------- bundled data
 
 

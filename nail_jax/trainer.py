@@ -61,10 +61,12 @@ class TrainState:
 
 @flax.struct.dataclass
 class ExpertData:
-    """Demonstration ``(s, a)`` pairs on device: ``obs [M, O']``, ``action [M, A]``."""
+    """Demonstration ``(s, a)`` pairs on device: ``obs [M, O']``, ``action [M, A]``, and
+    their sampling probabilities ``prob [M]`` (see :func:`nail_jax.demos.expert_weights`)."""
 
     obs: jax.Array
     action: jax.Array
+    prob: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +98,9 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
     data = demos_lib.select_episodes(data, config.demo_trajectories)
     data = demos_lib.subsample(data, config.demo_subsample, rng=0)
     obs, action = demos_lib.expert_pairs(data, config.absorbing)
-    expert = ExpertData(jnp.asarray(obs), jnp.asarray(action))
+    weights = demos_lib.expert_weights(data, config.absorbing)
+    expert = ExpertData(jnp.asarray(obs), jnp.asarray(action),
+                        jnp.asarray(weights / weights.sum()))
     return Demonstrations(expert, expert_return, config.demo_trajectories)
 
 
@@ -204,7 +208,10 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return state.replace(sac=take_snapshot(state.sac))
 
     def sample_expert(expert: ExpertData, key: jax.Array):
-        idx = jax.random.randint(key, (batch,), 0, expert.obs.shape[0])
+        if config.demo_subsample == 1:  # all weights are 1
+            idx = jax.random.randint(key, (batch,), 0, expert.obs.shape[0])
+        else:  # subsampled steps and absorbing pairs weighted (inverse-CDF sampling)
+            idx = jax.random.choice(key, expert.obs.shape[0], (batch,), p=expert.prob)
         return expert.obs[idx], expert.action[idx]
 
     def disc_step(disc_state, replay, expert, key):

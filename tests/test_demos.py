@@ -14,6 +14,7 @@ from nail_jax.demos import (
     episode_bounds,
     episode_returns,
     expert_pairs,
+    expert_weights,
     list_bundled,
     load_dataset,
     resolve,
@@ -441,3 +442,17 @@ def test_resolve_with_no_bundle(tmp_path, monkeypatch):
     assert list_bundled() == []
     with pytest.raises(DemoError, match=r"x: file does not exist .*bundled datasets: none"):
         resolve("x")
+
+
+def test_expert_weights_undo_subsampling_bias():
+    ds = make_dataset()
+    np.testing.assert_array_equal(expert_weights(ds, absorbing=False), np.ones(ds.num_steps))
+    sub = subsample(ds, 3, rng=0)
+    w = expert_weights(sub, absorbing=True)
+    n_term = int(sub.terminals.sum())
+    assert w.shape == (sub.num_steps + n_term,)
+    term = np.asarray(sub.terminals)
+    assert n_term == 1 and term[-1] == 0  # episode B's terminal step is kept
+    np.testing.assert_array_equal(w[: sub.num_steps][term], 1.0)
+    np.testing.assert_array_equal(w[: sub.num_steps][~term], 3.0)
+    np.testing.assert_array_equal(w[sub.num_steps:], 1.0)

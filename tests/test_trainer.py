@@ -146,3 +146,10 @@ def test_demos_that_do_not_fit_the_env_are_reported():
     config = make_config("nail", "halfcheetah", {"demos": "point_mass"})
     with pytest.raises(DemoError, match="observation size 4 .* env 'halfcheetah' has 17"):
         build(config)
+
+
+def test_subsampled_demonstrations_train():
+    trainer, expert = build(_tiny("nail", demo_subsample=5))
+    assert float(expert.prob.sum()) == pytest.approx(1.0)
+    _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
+    assert np.all(np.isfinite(np.asarray(m["disc_bce"])))
