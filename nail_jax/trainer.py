@@ -22,6 +22,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+from brax.envs.base import Env
 
 from nail_jax import demos as demos_lib
 from nail_jax.config import TrainConfig, validate_config
@@ -128,10 +129,15 @@ class Trainer:
     expert_return: float
 
 
-def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = None) -> Trainer:
-    """Builds the run's pure functions for ``config`` (validated here)."""
+def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = None,
+                 env: Env | None = None) -> Trainer:
+    """Builds the run's pure functions for ``config`` (validated here).
+
+    ``env`` may be passed to reuse an env already built for ``config`` (brax envs take
+    seconds to build).
+    """
     config = validate_config(config)
-    env = make_env(config.env, config.backend)
+    env = make_env(config.env, config.backend) if env is None else env
     loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing)
     obs_size, action_size = loop.obs_size, loop.action_size
     imitation = config.algo != "rl"
@@ -318,9 +324,8 @@ def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, d
 def build(config: TrainConfig) -> tuple[Trainer, ExpertData | None]:
     """The trainer and its device-side expert data (``None`` for ``rl``)."""
     config = validate_config(config)
-    if config.algo == "rl":
-        return make_trainer(config), None
     env = make_env(config.env, config.backend)
-    obs_size = env.observation_size
-    demonstrations = prepare_demonstrations(config, obs_size, env.action_size)
-    return make_trainer(config, demonstrations), demonstrations.expert
+    if config.algo == "rl":
+        return make_trainer(config, env=env), None
+    demonstrations = prepare_demonstrations(config, env.observation_size, env.action_size)
+    return make_trainer(config, demonstrations, env), demonstrations.expert
