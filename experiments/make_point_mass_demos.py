@@ -30,6 +30,11 @@ def main():
         "env": "point_mass", "backend": "jax", "episode_length": LENGTH,
         "made_by": "python experiments/make_point_mass_demos.py (scripted expert)",
     })
+    random = collect_dataset(env, lambda obs, key: jax.random.uniform(
+        key, (obs.shape[0], 2), minval=-1.0, maxval=1.0), EPISODES, LENGTH,
+        jax.random.PRNGKey(1))
+    data.metadata["random_return"] = random.metadata["expert_return"]
+    data.metadata["random_episode_returns"] = random.metadata["episode_returns"]
     save_dataset(OUT, data)
     print(f"wrote {OUT}: {data.num_steps} steps, {data.num_episodes} episodes, "
           f"mean return {data.metadata['expert_return']:.3f}")

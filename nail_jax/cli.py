@@ -129,29 +129,40 @@ def _collect(args) -> int:
                                "policy": "stochastic" if args.stochastic else "deterministic",
                                "made_by": "nail-jax " + " ".join(
                                    shlex.quote(a) for a in sys.argv[1:])})
+    random = collect_dataset(env, lambda obs, key: jax.random.uniform(
+        key, (obs.shape[0], env.action_size), minval=-1.0, maxval=1.0),
+        args.episodes, config.episode_length, jax.random.PRNGKey(args.seed + 1))
+    data.metadata["random_return"] = random.metadata["expert_return"]
+    data.metadata["random_episode_returns"] = random.metadata["episode_returns"]
     save_dataset(args.out, data)
     r = data.metadata["episode_returns"]
     print(f"wrote {args.out}: {data.num_episodes} episodes, {data.num_steps} steps, "
-          f"return {sum(r) / len(r):.2f} (min {min(r):.2f}, max {max(r):.2f}) "
-          f"in {time.time() - t0:.1f} s")
+          f"return {sum(r) / len(r):.2f} (min {min(r):.2f}, max {max(r):.2f}; uniform random "
+          f"policy {data.metadata['random_return']:.2f}) in {time.time() - t0:.1f} s")
     return 0
 
 
 def _demos_list(args) -> int:
-    from nail_jax.demos import bundled_dir, list_bundled, load_dataset
+    import numpy as np
+
+    from nail_jax.demos import bundled_dir, episode_returns, list_bundled, load_dataset
 
     names = list_bundled()
     if not names:
         print("no bundled demonstrations")
         return 0
-    print(f"{'name':<24} {'env':<20} {'episodes':>8} {'steps':>7} {'expert return':>14}")
+    print(f"{'name':<16} {'env/backend':<22} {'episodes':>8} {'steps':>7} "
+          f"{'expert return':>18} {'random return':>14}")
     for name in names:
         data = load_dataset(bundled_dir() / f"{name}.npz")
         meta = data.metadata
         env = f"{meta.get('env', '?')}/{meta.get('backend', '?')}"
-        ret = meta.get("expert_return")
-        ret_text = f"{ret:.2f}" if isinstance(ret, (int, float)) else "?"
-        print(f"{name:<24} {env:<20} {data.num_episodes:>8} {data.num_steps:>7} {ret_text:>14}")
+        returns = np.asarray(meta.get("episode_returns", episode_returns(data)), np.float64)
+        rnd = meta.get("random_return")
+        rnd_text = f"{rnd:.2f}" if isinstance(rnd, (int, float)) else "?"
+        ret_text = f"{returns.mean():.2f} +- {returns.std():.2f}"
+        print(f"{name:<16} {env:<22} {data.num_episodes:>8} {data.num_steps:>7} "
+              f"{ret_text:>18} {rnd_text:>14}")
     return 0
 
 

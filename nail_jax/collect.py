@@ -29,7 +29,8 @@ def collect_dataset(
       episode_length: time limit; an episode ends at its first ``done`` (``terminals``)
         or at the limit (``timeouts``).
       key: PRNG key.
-      metadata: extra JSON-able metadata; ``episode_returns`` is added.
+      metadata: extra JSON-able metadata; ``episode_returns`` and ``expert_return`` (their
+        mean, the return of the policy that was rolled out) are added.
     """
     k_reset, k_act = jax.random.split(key)
     state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
