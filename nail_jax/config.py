@@ -124,12 +124,23 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     return config
 
 
+# Brax locomotion, following brax's SAC settings for halfcheetah (64 envs, batch 256,
+# 8 updates per 64 env steps, lr 6e-4, discount 0.99, normalised observations).
+_BRAX_LOCOMOTION: dict[str, Any] = {
+    "backend": "spring", "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
+    "epoch_steps": 10_240, "warmup_steps": 8_192, "batch_size": 256,
+    "sac_updates_per_iteration": 8, "disc_updates_per_iteration": 1,
+    "replay_capacity": 1_000_000, "num_eval_episodes": 8,
+    "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
+    "sac.alpha_learning_rate": 6e-4, "disc.learning_rate": 3e-4,
+}
+
 # Named presets: overrides of TrainConfig fields (nested fields as "sac.x"). Each is
 # documented in the README with how it was chosen.
 PRESETS: dict[str, dict[str, Any]] = {
     # A 2-D point mass (nail_jax.envs.PointMass) with scripted-expert demonstrations:
-    # about 40 s per run on a 2-core CPU. Epoch length and update ratio from a sweep of
-    # epoch_steps in {320, 800, 1600} and 2 vs 4 updates per iteration (README).
+    # about 40 s per run on a 2-core CPU. Epoch length and update ratio from a small sweep
+    # of both algorithms (README, Presets).
     "point_mass": {
         "env": "point_mass", "demos": "point_mass", "episode_length": 30, "num_envs": 16,
         "total_steps": 40_320, "epoch_steps": 800, "warmup_steps": 320, "batch_size": 128,
@@ -139,26 +150,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sac.alpha_learning_rate": 1e-3, "disc.hidden_sizes": (64, 64),
         "disc.learning_rate": 1e-3,
     },
-    # Brax locomotion, following brax's SAC settings for halfcheetah (64 envs, batch 256,
-    # 8 updates per 64 env steps, lr 6e-4, discount 0.99, normalised observations).
-    "halfcheetah": {
-        "env": "halfcheetah", "backend": "spring", "demos": "halfcheetah",
-        "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
-        "epoch_steps": 10_240, "warmup_steps": 8_192, "batch_size": 256,
-        "sac_updates_per_iteration": 8, "disc_updates_per_iteration": 1,
-        "replay_capacity": 1_000_000, "num_eval_episodes": 8,
-        "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
-        "sac.alpha_learning_rate": 6e-4, "disc.learning_rate": 3e-4,
-    },
-    "hopper": {
-        "env": "hopper", "backend": "spring", "demos": "hopper",
-        "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
-        "epoch_steps": 10_240, "warmup_steps": 8_192, "batch_size": 256,
-        "sac_updates_per_iteration": 8, "disc_updates_per_iteration": 1,
-        "replay_capacity": 1_000_000, "num_eval_episodes": 8,
-        "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
-        "sac.alpha_learning_rate": 6e-4, "disc.learning_rate": 3e-4,
-    },
+    "halfcheetah": {"env": "halfcheetah", "demos": "halfcheetah", **_BRAX_LOCOMOTION},
+    "hopper": {"env": "hopper", "demos": "hopper", **_BRAX_LOCOMOTION},
 }
 # `nail-jax train` with no arguments: NAIL on halfcheetah with the bundled demonstrations,
 # short enough to finish in minutes on a 2-core CPU (see the README for what it reaches).
