@@ -93,3 +93,12 @@ def _pick_epoch(run_dir, epoch: int | None) -> int:
     if latest is None:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
     return latest if epoch is None else epoch
+
+
+def size_bytes(run_dir: str | pathlib.Path, epoch: int | None = None) -> int | None:
+    """Bytes on disk of one checkpoint (the latest by default), or ``None`` without one."""
+    epoch = latest_epoch(run_dir) if epoch is None else epoch
+    if epoch is None:
+        return None
+    path = checkpoint_dir(run_dir) / str(epoch)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -6,6 +6,7 @@
     nail-jax expert  --env E --steps N --out DIR       (train --algo rl)
     nail-jax collect --expert DIR --episodes K --out FILE.npz [--stochastic]
     nail-jax demos list
+    nail-jax plot RUN_DIR [RUN_DIR ...] --out FILE.png
     nail-jax smoke
 
 Bad input (unknown env, backend, algo, preset or option; demonstrations that do not fit
@@ -166,6 +167,18 @@ def _demos_list(args) -> int:
     return 0
 
 
+def _plot(args) -> int:
+    from nail_jax.plotting import plot_runs
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise ValueError("plotting needs matplotlib: pip install 'nail_jax[plot]'") from e
+    out = plot_runs(args.runs, args.out, args.labels)
+    print(f"wrote {out}")
+    return 0
+
+
 def _smoke(args) -> int:
     import jax
 
@@ -234,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     demos = sub.add_parser("demos", help="bundled demonstration datasets")
     demos_sub = demos.add_subparsers(dest="demos_command", required=True, parser_class=_Parser)
     demos_sub.add_parser("list", help="list bundled datasets").set_defaults(func=_demos_list)
+
+    plot = sub.add_parser("plot", help="plot score and discriminator BCE of runs")
+    plot.add_argument("runs", nargs="+", help="run directories")
+    plot.add_argument("--out", required=True, help="output image, e.g. curves.png")
+    plot.add_argument("--labels", nargs="+", help="one label per run (default: algo and dir)")
+    plot.set_defaults(func=_plot)
 
     smoke = sub.add_parser("smoke", help="SAC on a toy task from the building blocks (~10 s)")
     smoke.add_argument("--seed", type=int, default=0)

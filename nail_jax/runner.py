@@ -215,6 +215,7 @@ def run_training(
             f"-> {run_dir}")
 
     bar = Progress(config.num_epochs, enabled=progress)
+    save_times: list[float] = []
     metric_key = "eval_return" if config.algo == "rl" else "score"
     with open(run_dir / "metrics.jsonl", "a") as out:
         for epoch in range(start_epoch, config.num_epochs):
@@ -233,8 +234,10 @@ def run_training(
             out.flush()
             done = epoch + 1
             if done % checkpoint_every == 0 or done == config.num_epochs:
+                t_save = time.time()
                 ckpt.save(manager, done, state, {"num_seeds": num_seeds, "elapsed": elapsed,
                                                  "config": config_to_dict(config)})
+                save_times.append(time.time() - t_save)
             value = np.nanmean(np.asarray(metrics[metric_key], np.float64))
             bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {value:.3f}",
                        elapsed)
@@ -242,7 +245,9 @@ def run_training(
     summary = summarize(read_metrics(run_dir), config.algo, num_seeds)
     summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
                     "num_seeds": num_seeds, "total_steps": config.total_steps,
-                    "wall_time": elapsed_before + time.time() - t_start})
+                    "wall_time": elapsed_before + time.time() - t_start,
+                    "checkpoint_seconds_mean": float(np.mean(save_times)) if save_times else None,
+                    "checkpoint_bytes": ckpt.size_bytes(run_dir)})
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
 

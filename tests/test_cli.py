@@ -44,6 +44,10 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
         np.mean([r["score"] for r in records if r["epoch"] == 2]))
     printed = capsys.readouterr().out
     assert "final score" in printed and "mean" in printed
+    assert summary["checkpoint_bytes"] > 0 and summary["checkpoint_seconds_mean"] > 0
+    png = tmp_path / "curves.png"
+    assert cli.main(["plot", str(out), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path):

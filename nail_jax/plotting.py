@@ -1,0 +1,80 @@
+"""Learning curves of runs: normalised score and discriminator BCE against env steps.
+
+Each run directory is drawn as one line per panel (mean over its seeds) with a shaded
+band (min to max over seeds); the BCE panel marks ``ln 2``, the BCE of a discriminator at
+chance, around which AIL's BCE cycles (note section 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from nail_jax.runner import RunError, read_metrics
+
+
+def curves(run_dir: str | pathlib.Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(env_steps [E], values [S, E])`` of one metric over epochs and seeds."""
+    records = [r for r in read_metrics(run_dir) if r.get(key) is not None]
+    if not records:
+        raise RunError(f"{run_dir}: no {key!r} in metrics.jsonl")
+    seeds = sorted({r["seed"] for r in records})
+    epochs = sorted({r["epoch"] for r in records})
+    table = {(r["seed"], r["epoch"]): r for r in records}
+    steps = np.array([next(table[s, e]["env_steps"] for s in seeds if (s, e) in table)
+                      for e in epochs], np.float64)
+    values = np.array([[table[s, e][key] if (s, e) in table else np.nan for e in epochs]
+                       for s in seeds], np.float64)
+    return steps, values
+
+
+def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
+              labels: Sequence[str] | None = None) -> pathlib.Path:
+    """Draws score (``eval_return`` for rl runs) and BCE panels for ``run_dirs`` into ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    import matplotlib.pyplot as plt
+
+    labels = list(labels) if labels else []
+    fig, (ax_score, ax_bce) = plt.subplots(1, 2, figsize=(11, 4))
+    score_key = "score"
+    envs = []
+    for i, run_dir in enumerate(run_dirs):
+        run_dir = pathlib.Path(run_dir)
+        cfg = json.loads((run_dir / "config.json").read_text())
+        algo, env = cfg["config"]["algo"], cfg["config"]["env"]
+        label = labels[i] if i < len(labels) else f"{algo} ({run_dir.name})"
+        if algo == "rl":
+            score_key = "eval_return"
+        steps, values = curves(run_dir, "eval_return" if algo == "rl" else "score")
+        line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {len(values)} seeds")
+        ax_score.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
+                              color=line[0].get_color())
+        if algo != "rl":
+            steps, values = curves(run_dir, "disc_bce")
+            ax_bce.plot(steps, np.nanmean(values, 0), color=line[0].get_color(), label=label)
+            ax_bce.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
+                                color=line[0].get_color())
+        envs.append(env)
+    ax_score.set_title(", ".join(sorted(set(envs))))
+    ax_score.set_xlabel("env steps")
+    ax_score.set_ylabel("normalised score" if score_key == "score" else "eval return")
+    ax_score.legend(fontsize=8)
+    ax_bce.axhline(math.log(2.0), color="k", linestyle="--", linewidth=1, label="ln 2 (chance)")
+    ax_bce.set_xlabel("env steps")
+    ax_bce.set_ylabel("discriminator BCE")
+    ax_bce.legend(fontsize=8)
+    for ax in (ax_score, ax_bce):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
