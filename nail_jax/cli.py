@@ -99,6 +99,7 @@ def _train(args, algo: str | None = None) -> int:
         overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
         total_steps=args.steps if args.resume is not None else None,
+        tensorboard=args.tensorboard,
         command="nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     _print_summary(summary)
     print(f"wrote {run_dir}/metrics.jsonl and {run_dir}/summary.json")
@@ -218,6 +219,8 @@ def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
     p.add_argument("--keep-checkpoints", type=int, default=2, metavar="M",
                    help="keep the M most recent checkpoints (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to DIR/tensorboard/seed_<i>")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -160,6 +160,7 @@ def run_training(
     progress: bool = True,
     command: str | None = None,
     total_steps: int | None = None,
+    tensorboard: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Trains ``num_seeds`` seeds of ``config`` into ``run_dir``; returns the summary.
@@ -167,6 +168,8 @@ def run_training(
     With ``resume`` the run continues from its latest checkpoint: the config, seeds and
     base seed are read from ``run_dir/config.json`` (``config`` may be ``None``), only
     ``total_steps`` may be raised, and the metrics are those of the uninterrupted run.
+    With ``tensorboard`` the per-epoch metrics also go to TensorBoard event files in
+    ``run_dir/tensorboard/seed_<i>`` (x axis: env steps).
     """
     run_dir = pathlib.Path(run_dir)
     if num_seeds < 1:
@@ -216,6 +219,7 @@ def run_training(
 
     bar = Progress(config.num_epochs, enabled=progress)
     save_times: list[float] = []
+    writers = _tensorboard_writers(run_dir, num_seeds) if tensorboard else []
     metric_key = "eval_return" if config.algo == "rl" else "score"
     with open(run_dir / "metrics.jsonl", "a") as out:
         for epoch in range(start_epoch, config.num_epochs):
@@ -231,6 +235,8 @@ def run_training(
                 record["epoch_time"] = now - t0
                 record["wall_time"] = elapsed
                 out.write(json.dumps(record) + "\n")
+                if writers:
+                    _write_scalars(writers[s], record)
             out.flush()
             done = epoch + 1
             if done % checkpoint_every == 0 or done == config.num_epochs:
@@ -242,6 +248,8 @@ def run_training(
             bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {value:.3f}",
                        elapsed)
     manager.close()
+    for writer in writers:
+        writer.close()
     summary = summarize(read_metrics(run_dir), config.algo, num_seeds)
     summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
                     "num_seeds": num_seeds, "total_steps": config.total_steps,
@@ -250,6 +258,18 @@ def run_training(
                     "checkpoint_bytes": ckpt.size_bytes(run_dir)})
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
+
+
+def _tensorboard_writers(run_dir: pathlib.Path, num_seeds: int) -> list:
+    from tensorboardX import SummaryWriter  # a brax dependency
+
+    return [SummaryWriter(str(run_dir / "tensorboard" / f"seed_{s}")) for s in range(num_seeds)]
+
+
+def _write_scalars(writer, record: dict) -> None:
+    for key, value in record.items():
+        if key not in ("epoch", "seed", "env_steps") and value is not None:
+            writer.add_scalar(key, value, record["env_steps"])
 
 
 def _write_lines(path: pathlib.Path, records: list[dict]) -> None:

@@ -30,7 +30,8 @@ def _strip_times(records):
 
 def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     out = tmp_path / "run"
-    assert _train(out, "--steps", STEPS_2, "--seeds", "2") == 0
+    assert _train(out, "--steps", STEPS_2, "--seeds", "2", "--tensorboard") == 0
+    assert len(list((out / "tensorboard" / "seed_1").glob("events.out.tfevents.*"))) == 1
     config = json.loads((out / "config.json").read_text())
     assert config["num_seeds"] == 2 and config["config"]["algo"] == "nail"
     records = read_metrics(out)
