@@ -46,19 +46,11 @@ def latest_epoch(run_dir: str | pathlib.Path) -> int | None:
     """The newest complete checkpoint's epoch, or ``None`` when there is none."""
     if not checkpoint_dir(run_dir).is_dir():
         return None
-    return make_manager(run_dir, read_only=True).latest_step()
-
-
-def restore_meta(run_dir: str | pathlib.Path, epoch: int | None = None) -> tuple[int, dict]:
-    """``(epoch, meta)`` of a checkpoint (the latest by default)."""
-    epoch = _pick_epoch(run_dir, epoch)
     manager = make_manager(run_dir, read_only=True)
     try:
-        restored = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-    except Exception as e:  # orbax raises many types for unreadable files
-        raise CheckpointError(
-            f"checkpoint {epoch} in {checkpoint_dir(run_dir)} cannot be read: {e}") from e
-    return epoch, dict(restored["meta"])
+        return manager.latest_step()
+    finally:
+        manager.close()
 
 
 def restore(run_dir: str | pathlib.Path, abstract_state: Any,
@@ -78,6 +70,8 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any,
         raise CheckpointError(
             f"checkpoint {epoch} in {checkpoint_dir(run_dir)} does not match this run or is "
             f"corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+    finally:
+        manager.close()
     state = restored["state"]
     expected = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), target)
     got = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), state)

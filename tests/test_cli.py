@@ -1,5 +1,6 @@
 import json
 import pathlib
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -124,6 +125,19 @@ def test_corrupted_checkpoint_is_reported_and_kept(tmp_path, capsys):
     assert cli.main(["train", "--resume", str(out), "--steps", STEPS_4, "--no-progress"]) == 2
     assert "corrupt" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "checkpoints").rglob("*")) == files_before
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _train(a, "--steps", STEPS_2) == 0
+    assert _train(b, "--steps", STEPS_2, "--set", "sac.hidden_sizes=8,8") == 0
+    shutil.rmtree(b / "checkpoints")
+    shutil.copytree(a / "checkpoints", b / "checkpoints")
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(b), "--steps", STEPS_4, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "does not match this run" in err and len(err.strip().splitlines()) == 1
+    assert (b / "checkpoints").is_dir()
 
 
 def test_expert_collect_and_load_policy(tmp_path, capsys):
