@@ -71,19 +71,24 @@ def has_run(run_dir: pathlib.Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_FILES)
 
 
+def check_run_dir(run_dir: pathlib.Path, overwrite: bool) -> None:
+    """Raises RunError when ``run_dir`` cannot take a new run (without changing anything)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir} exists and is not a directory")
+    if has_run(run_dir) and not overwrite:
+        raise RunError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                       "--overwrite to start over (the old run is moved aside), "
+                       "or another --out")
+
+
 def prepare_run_dir(run_dir: pathlib.Path, overwrite: bool) -> pathlib.Path | None:
     """Creates ``run_dir``; an existing run is moved aside (never deleted) with ``overwrite``.
 
     Returns where an old run was moved, if anywhere.
     """
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--out {run_dir} exists and is not a directory")
+    check_run_dir(run_dir, overwrite)
     moved = None
     if has_run(run_dir):
-        if not overwrite:
-            raise RunError(f"{run_dir} already holds a run; pass --resume to continue it, "
-                           "--overwrite to start over (the old run is moved aside), "
-                           "or another --out")
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         moved = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
         shutil.move(str(run_dir), moved)
@@ -183,15 +188,21 @@ def run_training(
                                "a resumed run can only be extended")
             config = dataclasses.replace(config, total_steps=total_steps)
         num_seeds, seed = saved["num_seeds"], saved["seed"]
+        run_info = {**saved, "config": config_to_dict(config),
+                    "resumed_with": [*saved.get("resumed_with", []), command]}
     else:
+        check_run_dir(run_dir, overwrite)
+        run_info = {"config": config_to_dict(config), "num_seeds": num_seeds, "seed": seed,
+                    "command": command}
+    # Everything that can fail on bad input (env, demonstrations) fails here, before the
+    # run directory is touched.
+    trainer, expert = build(config)
+    if not resume:
         moved = prepare_run_dir(run_dir, overwrite)
         if moved:
             log(f"moved the previous run in {run_dir} to {moved}")
-    write_json_atomic(run_dir / "config.json", {
-        "config": config_to_dict(config), "num_seeds": num_seeds, "seed": seed,
-        "command": command})
+    write_json_atomic(run_dir / "config.json", run_info)
 
-    trainer, expert = build(config)
     keys = seed_keys(seed, num_seeds)
     init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None)))
     epoch_fn = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)), donate_argnums=0)

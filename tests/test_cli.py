@@ -94,7 +94,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("nail-jax: error:") and message in err, err
     assert len(err.splitlines()) == 1
-    assert not (out / "metrics.jsonl").exists()
+    assert not out.exists()  # nothing written on bad input
 
 
 def test_unknown_algo_is_an_argparse_error(capsys):
