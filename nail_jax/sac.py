@@ -204,11 +204,11 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
         )
 
     def ref_bonus(state: SACState, obs, action):
-        """``log pi_ref(a|s)`` when ``reference_kl``, else 0."""
+        """``reward_scale * log pi_ref(a|s)`` when ``reference_kl``, else 0."""
         if not config.reference_kl:
             return jnp.zeros(obs.shape[:-1])
         ref = state.reference
-        return log_prob(ref.normalizer, ref.params, obs, action)
+        return config.reward_scale * log_prob(ref.normalizer, ref.params, obs, action)
 
     def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
         next_action, next_log_prob = sample_action(

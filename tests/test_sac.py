@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nail_jax import SACConfig, Transition, make_sac, td_target
+from nail_jax import SACConfig, Transition, make_sac, take_snapshot, td_target
 from nail_jax.smoke import run_point_mass_sac
 
 
@@ -47,6 +47,29 @@ def test_critic_loss_matches_manual_computation():
     q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
     want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
     np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+
+
+def test_reference_kl_adds_log_pi_ref_to_the_soft_value():
+    """Critic target r + g d (min Q'(s',a') + log pi_ref(a'|s') - alpha log pi(a'|s'))."""
+    sac = make_sac(4, 2, SACConfig(hidden_sizes=(32, 32), reference_kl=True, fixed_alpha=0.5))
+    state = sac.init(jax.random.PRNGKey(0))
+    # A reference that differs from the current policy.
+    other = make_sac(4, 2, SACConfig(hidden_sizes=(32, 32))).init(jax.random.PRNGKey(7))
+    state = state.replace(reference=state.reference.replace(params=other.policy_params))
+    batch, key = _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2)
+    new_state, metrics = jax.jit(sac.update)(state, batch, key)
+    k_critic, _ = jax.random.split(key)
+    a2, lp2 = sac.sample_action(None, state.policy_params, batch.next_obs, k_critic)
+    ref_lp = sac.log_prob(None, other.policy_params, batch.next_obs, a2)
+    nq = sac.q_network.apply(None, state.target_q_params, batch.next_obs, a2)
+    y = batch.reward + 0.99 * batch.discount * (nq.min(-1) + ref_lp - 0.5 * lp2)
+    q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
+    want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+    # update never touches the reference; take_snapshot replaces it with the policy.
+    chex.assert_trees_all_equal(new_state.reference, state.reference)
+    snap = take_snapshot(new_state)
+    chex.assert_trees_all_equal(snap.reference.params, new_state.policy_params)
 
 
 def test_update_jit_equals_nojit_and_targets_move_by_tau():
