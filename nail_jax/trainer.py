@@ -237,16 +237,16 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         the ``log pi_ref`` term in its soft value; with ``reference_kl=False`` the full
         eq. 8 reward is put on the replay transitions.
         """
+        if not imitation:  # rl: the env reward as it is; no discriminator work
+            return transitions, {"reward_used": jnp.mean(transitions.reward)}
         log_r = disc.log_ratio(disc_state, transitions.obs,
                                mask_absorbing_action(transitions.obs, transitions.action))
         log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs, transitions.action)
         r_ail, r_nail = ail_reward(log_r), nail_reward(log_r, log_ref)
         nail_in_reward = r_ail if config.sac.reference_kl else r_nail
-        reward = {"ail": r_ail, "nail": nail_in_reward, "rl": transitions.reward}[config.algo]
+        reward = nail_in_reward if config.algo == "nail" else r_ail
         metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
                    "log_pi_ref": jnp.mean(log_ref), "reward_used": jnp.mean(reward)}
-        if not imitation:
-            metrics = {"reward_used": metrics["reward_used"]}
         return transitions.replace(reward=reward), metrics
 
     def iteration(state: TrainState, expert: ExpertData, key: jax.Array):
