@@ -53,7 +53,8 @@ def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
         if algo == "rl":
             score_key = "eval_return"
         steps, values = curves(run_dir, "eval_return" if algo == "rl" else "score")
-        line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {len(values)} seed{'s' if len(values) != 1 else ''}")
+        seeds = f"{len(values)} seed" + ("s" if len(values) != 1 else "")
+        line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {seeds}")
         ax_score.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                               color=line[0].get_color())
         if algo != "rl":
