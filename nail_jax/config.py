@@ -83,16 +83,14 @@ class TrainConfig:
 
 def validate_config(config: TrainConfig) -> TrainConfig:
     """Checks values and relations between fields; returns ``config`` or raises ConfigError."""
-    from nail_jax.envs import BACKENDS, available_envs  # deferred: envs imports brax
+    from nail_jax.envs import check_env  # deferred: envs imports brax
 
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
-    if config.env not in available_envs():
-        raise ConfigError(
-            f"unknown env {config.env!r}; choose one of: {', '.join(available_envs())}")
-    if config.backend not in BACKENDS:
-        raise ConfigError(
-            f"unknown backend {config.backend!r}; choose one of: {', '.join(BACKENDS)}")
+    try:
+        check_env(config.env, config.backend)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     positive = ["total_steps", "epoch_steps", "num_envs", "batch_size", "replay_capacity",
                 "episode_length", "num_eval_episodes", "demo_trajectories", "demo_subsample",
                 "sac_updates_per_iteration"]

@@ -92,15 +92,20 @@ def make_env(name: str, backend: str = "spring") -> Env:
     ``point_mass`` is :class:`PointMass`; ``point_mass_terminating`` terminates within
     0.1 of the goal. Toy envs ignore ``backend``.
     """
+    check_env(name, backend)
     if name == "point_mass":
         return PointMass()
     if name == "point_mass_terminating":
         return PointMass(terminate_radius=0.1)
-    if name not in brax.envs._envs:  # noqa: SLF001
+    return brax.envs.get_environment(name, backend=backend)
+
+
+def check_env(name: str, backend: str) -> None:
+    """Raises ``ValueError`` naming the valid choices for an unknown env or backend."""
+    if name not in available_envs():
         raise ValueError(f"unknown env {name!r}; choose one of: {', '.join(available_envs())}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    return brax.envs.get_environment(name, backend=backend)
 
 
 def augment_obs(obs: jax.Array, absorbing: bool) -> jax.Array:
