@@ -5,7 +5,8 @@ state (policy, critics, targets, temperature, discriminator, optimiser states, n
 ``pi_ref``, replay buffer, env states, keys, counters) and a JSON ``meta`` item (the config,
 the number of seeds, elapsed wall time). Orbax writes each checkpoint into a temporary
 directory and renames it when complete, so a run killed during a save keeps its previous
-checkpoint.
+checkpoint. Sharded states are saved shard by shard (each host writes its own shards in a
+multi-host run) and can be restored onto any device layout that splits the seeds.
 """
 
 from __future__ import annotations
@@ -53,16 +54,24 @@ def latest_epoch(run_dir: str | pathlib.Path) -> int | None:
         manager.close()
 
 
-def restore(run_dir: str | pathlib.Path, abstract_state: Any,
-            epoch: int | None = None) -> tuple[int, Any, dict]:
+def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None = None,
+            shardings: Any = None) -> tuple[int, Any, dict]:
     """``(epoch, state, meta)``; ``abstract_state`` gives the expected structure and shapes.
+
+    The arrays are placed by ``shardings`` (a tree matching ``abstract_state``), or on the
+    first local device when ``None``, whatever layout they were saved from: a run saved
+    on 4 devices restores onto 1 or 2.
 
     Raises CheckpointError when there is no checkpoint, when its arrays do not match the
     expected structure (a different env, network size or seed count), or when it is corrupt.
     """
     epoch = _pick_epoch(run_dir, epoch)
     manager = make_manager(run_dir, read_only=True)
-    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    if shardings is None:
+        shardings = jax.tree.map(
+            lambda _: jax.sharding.SingleDeviceSharding(jax.local_devices()[0]), abstract_state)
+    target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                          abstract_state, shardings)
     try:
         restored = manager.restore(epoch, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))

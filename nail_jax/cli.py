@@ -2,7 +2,8 @@
 
     nail-jax train   [--algo nail|ail|rl] [--env E] [--backend B] [--demos D] [--seeds N]
                      [--steps N] [--out DIR] [--preset P] [--set key=value ...]
-                     [--overwrite | --resume [DIR]]
+                     [--overwrite | --resume [DIR]] [--devices N] [--env-shards K]
+                     [--coordinator HOST:PORT --num-processes N --process-id I]
     nail-jax expert  --env E --steps N --out DIR       (train --algo rl)
     nail-jax collect --expert DIR --episodes K --out FILE.npz [--stochastic]
     nail-jax demos list
@@ -77,8 +78,12 @@ def _print_summary(summary: dict) -> None:
 def _train(args, algo: str | None = None) -> int:
     import pathlib
 
+    from nail_jax import distributed
     from nail_jax.runner import run_training
 
+    # Joining a multi-host run must come before anything touches a device.
+    distributed.initialize(distributed.host_config_from_env(
+        args.coordinator, args.num_processes, args.process_id, args.distributed_auto))
     algo = algo or args.algo
     if args.resume is not None:
         run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
@@ -99,8 +104,10 @@ def _train(args, algo: str | None = None) -> int:
         overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
         total_steps=args.steps if args.resume is not None else None,
-        tensorboard=args.tensorboard,
+        tensorboard=args.tensorboard, devices=args.devices, env_shards=args.env_shards,
         command="nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if not summary:  # not process 0 of a multi-host run: it writes nothing
+        return 0
     _print_summary(summary)
     print(f"wrote {run_dir}/metrics.jsonl and {run_dir}/summary.json")
     return 0
@@ -221,6 +228,20 @@ def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files to DIR/tensorboard/seed_<i>")
+    scale = p.add_argument_group("devices and hosts")
+    scale.add_argument("--devices", type=int, metavar="N",
+                       help="devices to shard the seeds over (default: the most of all devices "
+                            "that split the seeds evenly)")
+    scale.add_argument("--env-shards", type=int, default=1, metavar="K",
+                       help="also split each seed's envs over K devices (one big run)")
+    scale.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="multi-host: process 0's address (or JAX_COORDINATOR_ADDRESS)")
+    scale.add_argument("--num-processes", type=int, metavar="N",
+                       help="multi-host: number of processes (or JAX_NUM_PROCESSES)")
+    scale.add_argument("--process-id", type=int, metavar="I",
+                       help="multi-host: this process's id, 0..N-1 (or JAX_PROCESS_ID)")
+    scale.add_argument("--distributed-auto", action="store_true",
+                       help="multi-host: let JAX detect the cluster (TPU pod, SLURM, Open MPI)")
 
 
 def build_parser() -> argparse.ArgumentParser:

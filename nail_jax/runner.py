@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from nail_jax import checkpoint as ckpt
+from nail_jax import distributed as dist
 from nail_jax.config import TrainConfig, config_from_dict, config_to_dict
 from nail_jax.envs import augment_obs
 from nail_jax.sac import PolicySnapshot
@@ -167,6 +168,8 @@ def run_training(
     total_steps: int | None = None,
     tensorboard: bool = False,
     log: Callable[[str], None] = print,
+    devices: int | None = None,
+    env_shards: int = 1,
 ) -> dict:
     """Trains ``num_seeds`` seeds of ``config`` into ``run_dir``; returns the summary.
 
@@ -175,6 +178,11 @@ def run_training(
     ``total_steps`` may be raised, and the metrics are those of the uninterrupted run.
     With ``tensorboard`` the per-epoch metrics also go to TensorBoard event files in
     ``run_dir/tensorboard/seed_<i>`` (x axis: env steps).
+
+    Seeds are sharded over ``devices`` devices (default: the most of all devices that
+    split the seeds evenly), envs over ``env_shards`` of them (see
+    :mod:`nail_jax.distributed`); the numbers do not depend on the layout, so a run may
+    resume on another device count. In a multi-host run only process 0 writes files.
     """
     run_dir = pathlib.Path(run_dir)
     if num_seeds < 1:
@@ -194,49 +202,60 @@ def run_training(
         check_run_dir(run_dir, overwrite)
         run_info = {"config": config_to_dict(config), "num_seeds": num_seeds, "seed": seed,
                     "command": command}
-    # Everything that can fail on bad input (env, demonstrations) fails here, before the
-    # run directory is touched.
+    # Everything that can fail on bad input (devices, env, demonstrations) fails here,
+    # before the run directory is touched and before anything compiles.
+    mesh = dist.make_mesh(num_seeds, devices, env_shards, config.num_envs)
+    main = dist.is_main_process()
+    if not main:
+        log = _silent
     trainer, expert = build(config)
-    if not resume:
+    fns = make_sharded_functions(trainer, expert, mesh, seed_keys(seed, num_seeds))
+    expert = fns.expert
+    run_info["layout"] = dist.describe(mesh)
+    _barrier("checked run dir")
+    if not resume and main:
         moved = prepare_run_dir(run_dir, overwrite)
         if moved:
             log(f"moved the previous run in {run_dir} to {moved}")
-    write_json_atomic(run_dir / "config.json", run_info)
+    if main:
+        write_json_atomic(run_dir / "config.json", run_info)
+    _barrier("prepared run dir")
 
-    keys = seed_keys(seed, num_seeds)
-    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None)))
-    epoch_fn = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)), donate_argnums=0)
+    keys = fns.keys
+    init, epoch_fn = fns.init, fns.run_epoch
     manager = ckpt.make_manager(run_dir, keep=keep_checkpoints)
 
     t_start = time.time()
     elapsed_before = 0.0
     if resume:
-        abstract = jax.eval_shape(init, keys, expert)
-        start_epoch, state, meta = ckpt.restore(run_dir, abstract)
+        start_epoch, state, meta = ckpt.restore(run_dir, fns.abstract_state,
+                                                shardings=fns.shardings)
         if meta.get("num_seeds") != num_seeds:
             raise RunError(f"checkpoint has {meta.get('num_seeds')} seeds, config.json says "
                            f"{num_seeds}")
         elapsed_before = float(meta.get("elapsed", 0.0))
         kept = [r for r in read_metrics(run_dir) if r["epoch"] <= start_epoch]
-        _write_lines(run_dir / "metrics.jsonl", kept)
+        if main:
+            _write_lines(run_dir / "metrics.jsonl", kept)
         log(f"resuming {run_dir} from epoch {start_epoch} of {config.num_epochs}")
     else:
         start_epoch = 0
         state = init(keys, expert)
-        _write_lines(run_dir / "metrics.jsonl", [])
+        if main:
+            _write_lines(run_dir / "metrics.jsonl", [])
         log(f"training {config.algo} on {config.env} ({config.backend}) for "
             f"{config.total_steps} env steps x {num_seeds} seed(s), {config.num_epochs} epochs "
-            f"-> {run_dir}")
+            f"on {dist.describe(mesh)} -> {run_dir}")
 
-    bar = Progress(config.num_epochs, enabled=progress)
+    bar = Progress(config.num_epochs, enabled=progress and main)
     save_times: list[float] = []
-    writers = _tensorboard_writers(run_dir, num_seeds) if tensorboard else []
+    writers = _tensorboard_writers(run_dir, num_seeds) if tensorboard and main else []
     metric_key = "eval_return" if config.algo == "rl" else "score"
-    with open(run_dir / "metrics.jsonl", "a") as out:
+    with open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as out:
         for epoch in range(start_epoch, config.num_epochs):
             t0 = time.time()
             state, metrics = epoch_fn(state, expert)
-            metrics = jax.device_get(metrics)
+            metrics = dist.to_host(metrics)  # the only thing gathered
             now = time.time()
             elapsed = elapsed_before + now - t_start
             for s in range(num_seeds):
@@ -253,7 +272,8 @@ def run_training(
             if done % checkpoint_every == 0 or done == config.num_epochs:
                 t_save = time.time()
                 ckpt.save(manager, done, state, {"num_seeds": num_seeds, "elapsed": elapsed,
-                                                 "config": config_to_dict(config)})
+                                                 "config": config_to_dict(config),
+                                                 "layout": dist.describe(mesh)})
                 save_times.append(time.time() - t_save)
             value = np.nanmean(np.asarray(metrics[metric_key], np.float64))
             bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {value:.3f}",
@@ -261,6 +281,8 @@ def run_training(
     manager.close()
     for writer in writers:
         writer.close()
+    if not main:
+        return {}
     summary = summarize(read_metrics(run_dir), config.algo, num_seeds)
     summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
                     "num_seeds": num_seeds, "total_steps": config.total_steps,
@@ -269,6 +291,53 @@ def run_training(
                     "checkpoint_bytes": ckpt.size_bytes(run_dir)})
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedFunctions:
+    """A run's jitted functions and inputs laid out on a device mesh.
+
+    Attributes:
+      init: ``init(keys [S], expert) -> TrainState [S, ...]`` sharded by ``shardings``.
+      run_epoch: ``run_epoch(state, expert) -> (state, metrics [S])``; donates ``state``.
+      keys: ``[S]`` seed keys, sharded over ``'seed'``.
+      expert: the demonstration data, replicated on every device (``None`` for ``rl``).
+      shardings: the train state's shardings (:func:`nail_jax.distributed.state_shardings`).
+      abstract_state: shapes and dtypes of the stacked train state.
+    """
+
+    init: Callable
+    run_epoch: Callable
+    keys: jax.Array
+    expert: Any
+    shardings: Any
+    abstract_state: Any
+
+
+def make_sharded_functions(trainer, expert, mesh, keys) -> ShardedFunctions:
+    """``vmap`` over seeds, ``jit`` with the seed axis (and optionally envs) sharded."""
+    keys = dist.put(np.asarray(keys), dist.seed_sharding(mesh))
+    expert = None if expert is None else dist.put(jax.device_get(expert),
+                                                  dist.replicated(mesh))
+    batched_init = jax.vmap(trainer.init, in_axes=(0, None))
+    abstract = jax.eval_shape(batched_init, keys, expert)
+    shardings = dist.state_shardings(abstract, mesh, trainer.config.num_envs)
+    by_seed = dist.seed_sharding(mesh)
+    init = jax.jit(batched_init, out_shardings=shardings)
+    run_epoch = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)),
+                        out_shardings=(shardings, by_seed), donate_argnums=0)
+    return ShardedFunctions(init, run_epoch, keys, expert, shardings, abstract)
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def _barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"nail_jax: {name}")
 
 
 def _tensorboard_writers(run_dir: pathlib.Path, num_seeds: int) -> list:
@@ -319,7 +388,7 @@ def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | N
     trainer, expert = build(config)
     init = jax.vmap(trainer.init, in_axes=(0, None))
     abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), expert)
-    _, state, _ = ckpt.restore(run_dir, abstract, epoch)
+    _, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
     sac_state = jax.tree.map(lambda x: x[seed_index], state.sac)
     snapshot = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
 

@@ -1,0 +1,210 @@
+"""Spreading seeds (and envs) over devices and hosts with ``jax.sharding``.
+
+A run's stacked train state has a leading seed axis ``[S, ...]``. :func:`make_mesh` lays
+the devices out as a 2-D mesh ``('seed', 'env')``; :func:`state_shardings` shards every
+leaf's seed axis over ``'seed'`` and, for one big run, the env axis of the training envs
+(``TrainState.env``, ``[S, E, ...]``) over ``'env'``. Replay buffers and learner states
+are sharded by seed and never gathered; only per-epoch metrics come back to the host.
+The same jitted functions run on one CPU, eight GPUs or several hosts: sharding only
+changes where the numbers live, not the numbers (up to float round-off; tested).
+
+Several hosts: every process runs the same command; :func:`initialize` calls
+``jax.distributed.initialize`` before anything touches a device, the mesh then spans all
+processes' devices, and only process 0 writes logs (orbax coordinates the checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+SEED_AXIS, ENV_AXIS = "seed", "env"
+
+
+class DistributedError(ValueError):
+    """A device or host layout that cannot work (shown as a one-line error)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HostConfig:
+    """How this process joins a multi-host run (all ``None``: a single process)."""
+
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    auto: bool = False
+
+
+def host_config_from_env(coordinator: str | None = None, num_processes: int | None = None,
+                         process_id: int | None = None, auto: bool = False,
+                         environ: dict[str, str] | None = None) -> HostConfig:
+    """Flags first, then ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``.
+
+    Raises DistributedError for a launch that cannot work: several processes without a
+    coordinator address or a process id, or a process id out of range.
+    """
+    environ = os.environ if environ is None else environ
+
+    def from_env(name: str, value, cast):
+        if value is not None or name not in environ:
+            return value
+        try:
+            return cast(environ[name])
+        except ValueError as e:
+            raise DistributedError(f"environment variable {name}={environ[name]!r} is not "
+                                   f"a valid {cast.__name__}") from e
+
+    coordinator = from_env("JAX_COORDINATOR_ADDRESS", coordinator, str)
+    num_processes = from_env("JAX_NUM_PROCESSES", num_processes, int)
+    process_id = from_env("JAX_PROCESS_ID", process_id, int)
+    if auto:
+        return HostConfig(coordinator, num_processes, process_id, auto=True)
+    if num_processes is None or num_processes == 1:
+        if coordinator is not None and num_processes is None:
+            raise DistributedError(
+                f"a coordinator ({coordinator}) was given without the number of processes; "
+                "pass --num-processes N (or set JAX_NUM_PROCESSES)")
+        return HostConfig()
+    if num_processes < 1:
+        raise DistributedError(f"--num-processes must be at least 1, got {num_processes}")
+    if coordinator is None:
+        raise DistributedError(
+            f"a launch with {num_processes} processes needs the coordinator's address: pass "
+            "--coordinator HOST:PORT (process 0's host and a free port), or set "
+            "JAX_COORDINATOR_ADDRESS")
+    if process_id is None:
+        raise DistributedError(
+            f"a launch with {num_processes} processes needs each process's id: pass "
+            "--process-id I (0 on the coordinator's host), or set JAX_PROCESS_ID")
+    if not 0 <= process_id < num_processes:
+        raise DistributedError(f"--process-id {process_id} is out of range for "
+                               f"{num_processes} processes (0..{num_processes - 1})")
+    return HostConfig(coordinator, num_processes, process_id)
+
+
+def initialize(host: HostConfig) -> None:
+    """Joins the multi-host runtime (nothing for a single process).
+
+    Must run before any JAX computation in the process. With ``host.auto`` JAX detects
+    the cluster itself (TPU pods, SLURM, Open MPI).
+    """
+    if host.auto:
+        jax.distributed.initialize(host.coordinator, host.num_processes, host.process_id)
+    elif host.num_processes is not None and host.num_processes > 1:
+        jax.distributed.initialize(host.coordinator, host.num_processes, host.process_id)
+
+
+def is_main_process() -> bool:
+    """True on the process that writes logs and result files (process 0)."""
+    return jax.process_index() == 0
+
+
+def choose_devices(num_seeds: int, available: int, env_shards: int = 1) -> int:
+    """The default device count: the most devices (at most ``available``) that split
+    ``num_seeds`` evenly, times ``env_shards``."""
+    per_seed_group = max(available // env_shards, 1)
+    groups = max(d for d in range(1, min(num_seeds, per_seed_group) + 1) if num_seeds % d == 0)
+    return groups * env_shards
+
+
+def make_mesh(num_seeds: int, num_devices: int | None = None, env_shards: int = 1,
+              num_envs: int | None = None, devices: list | None = None) -> Mesh:
+    """A ``('seed', 'env')`` mesh of ``num_devices // env_shards`` by ``env_shards`` devices.
+
+    ``num_devices=None`` takes the most of all devices (across hosts) that split the seeds
+    evenly (:func:`choose_devices`). Raises DistributedError, before anything compiles,
+    when more devices are asked for than exist, when ``num_seeds`` does not divide over
+    the seed axis, or when ``num_envs`` does not divide over ``env_shards``.
+    """
+    devices = jax.devices() if devices is None else devices
+    available = len(devices)
+    if env_shards < 1:
+        raise DistributedError(f"--env-shards must be at least 1, got {env_shards}")
+    if num_devices is None:
+        num_devices = choose_devices(num_seeds, available, env_shards)
+    if num_devices < 1:
+        raise DistributedError(f"--devices must be at least 1, got {num_devices}")
+    if num_devices > available:
+        kinds = sorted({d.platform for d in devices})
+        raise DistributedError(
+            f"--devices {num_devices} asks for more devices than exist: {available} "
+            f"{'/'.join(kinds)} device(s) in all; pass --devices {available} or fewer")
+    if num_devices % env_shards:
+        raise DistributedError(f"--devices {num_devices} does not split into --env-shards "
+                               f"{env_shards}; use a multiple of {env_shards}")
+    seed_devices = num_devices // env_shards
+    if num_seeds % seed_devices:
+        raise DistributedError(
+            f"{num_seeds} seed(s) do not divide over {seed_devices} device(s); use a seed count "
+            f"that is a multiple of {seed_devices}, or --devices "
+            f"{choose_devices(num_seeds, num_devices, env_shards)}")
+    if num_envs is not None and num_envs % env_shards:
+        raise DistributedError(f"num_envs {num_envs} does not divide over --env-shards "
+                               f"{env_shards}")
+    grid = np.asarray(devices[:num_devices], dtype=object).reshape(seed_devices, env_shards)
+    return Mesh(grid, (SEED_AXIS, ENV_AXIS))
+
+
+def seed_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading axis over ``'seed'``, the rest replicated."""
+    return NamedSharding(mesh, P(SEED_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def state_shardings(abstract_state: Any, mesh: Mesh, num_envs: int | None = None) -> Any:
+    """A sharding for each leaf of a stacked ``[S, ...]`` train state.
+
+    Every leaf is split along its seed axis; with an ``'env'`` mesh axis of size > 1,
+    leaves of ``abstract_state.env`` shaped ``[S, num_envs, ...]`` are also split along
+    the env axis. Scalars (none in a train state) are replicated.
+    """
+    by_seed = seed_sharding(mesh)
+    rep = replicated(mesh)
+    shardings = jax.tree.map(lambda x: by_seed if x.ndim else rep, abstract_state)
+    if mesh.shape[ENV_AXIS] > 1 and num_envs is not None and hasattr(abstract_state, "env"):
+        by_env = NamedSharding(mesh, P(SEED_AXIS, ENV_AXIS))
+        env = jax.tree.map(
+            lambda x: by_env if x.ndim >= 2 and x.shape[1] == num_envs else by_seed,
+            abstract_state.env)
+        shardings = shardings.replace(env=env)
+    return shardings
+
+
+def put(tree: Any, shardings: Any) -> Any:
+    """Host arrays (identical on every process) -> global arrays with ``shardings``.
+
+    ``shardings`` is one sharding or a tree of them matching ``tree``. Works across hosts:
+    each process fills only its own devices' shards.
+    """
+    if isinstance(shardings, jax.sharding.Sharding):
+        shardings = jax.tree.map(lambda _: shardings, tree)
+
+    def one(x, sharding):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+    return jax.tree.map(one, tree, shardings)
+
+
+def to_host(tree: Any) -> Any:
+    """Global arrays -> numpy on every process (an all-gather across hosts)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def describe(mesh: Mesh) -> str:
+    """``'4 cpu devices (seed 4 x env 1), 1 process'``: a line for the log."""
+    kinds = "/".join(sorted({d.platform for d in mesh.devices.flat}))
+    return (f"{mesh.devices.size} {kinds} device(s) (seed {mesh.shape[SEED_AXIS]} x env "
+            f"{mesh.shape[ENV_AXIS]}), {jax.process_count()} process(es)")
