@@ -281,6 +281,7 @@ def run_training(
     manager.close()
     for writer in writers:
         writer.close()
+    checkpoint_bytes = ckpt.size_bytes(run_dir)  # on every process: orbax syncs hosts
     if not main:
         return {}
     summary = summarize(read_metrics(run_dir), config.algo, num_seeds)
@@ -288,7 +289,7 @@ def run_training(
                     "num_seeds": num_seeds, "total_steps": config.total_steps,
                     "wall_time": elapsed_before + time.time() - t_start,
                     "checkpoint_seconds_mean": float(np.mean(save_times)) if save_times else None,
-                    "checkpoint_bytes": ckpt.size_bytes(run_dir)})
+                    "checkpoint_bytes": checkpoint_bytes})
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
 

@@ -219,3 +219,45 @@ def test_cli_rejects_bad_layouts_in_one_line(tmp_path, capsys, argv, message):
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("nail-jax: error:") and message in err
     assert not out.exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_and_only_process_zero_writes(tmp_path):
+    """A 2-host launch on this machine (2 processes x 2 CPU devices, gloo collectives)
+    gives the single-process metrics; a single process resumes its checkpoint."""
+    sets = [a for s in TINY_SETS for a in ("--set", s)]
+    common = ["train", "--env", "point_mass", "--seeds", "4", "--steps", "96", *sets,
+              "--no-progress"]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}
+    port = _free_port()
+    launch = [sys.executable, "-m", "nail_jax.cli", *common, "--out", str(tmp_path / "multi"),
+              "--coordinator", f"localhost:{port}", "--num-processes", "2"]
+    procs = [subprocess.Popen([*launch, "--process-id", str(i)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert "wrote" in outs[0][0] and "wrote" not in outs[1][0]  # process 1 prints no summary
+    config = json.loads((tmp_path / "multi" / "config.json").read_text())
+    assert "4 cpu device(s) (seed 4 x env 1), 2 process(es)" in config["layout"]
+
+    from nail_jax.runner import read_metrics
+
+    single = tmp_path / "single"
+    assert cli.main([*common, "--out", str(single)]) == 0
+    multi = read_metrics(tmp_path / "multi")
+    strip = ("epoch_time", "wall_time")
+    _close([{k: v for k, v in r.items() if k not in strip} for r in multi],
+           [{k: v for k, v in r.items() if k not in strip} for r in read_metrics(single)])
+    # The 2-host checkpoint resumes in one process on this one device.
+    assert cli.main(["train", "--resume", str(tmp_path / "multi"), "--steps", "136",
+                     "--no-progress"]) == 0
+    assert len(read_metrics(tmp_path / "multi")) == 4 * 3
