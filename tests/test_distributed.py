@@ -55,6 +55,11 @@ SCRIPT = textwrap.dedent("""
     result["one_device"] = run("one", num_seeds=4, devices=1)
     result["four_devices"] = run("four", num_seeds=4, devices=4)
     result["default_devices"] = json.load(open(f"{out}/four/config.json"))["layout"]
+    from nail_jax.envs import make_env
+    from nail_jax.runner import load_policy
+    policy, _ = load_policy(f"{out}/four", seed_index=3)  # saved on 4 devices, loaded on 1
+    obs = np.zeros((2, make_env("point_mass", "spring").observation_size), np.float32)
+    result["policy_action_shape"] = list(np.asarray(policy(obs)).shape)
     result["env_sharded"] = run("envs", num_seeds=2, devices=4, env_shards=2)
     # 2 epochs on 4 devices, then resumed to 4 epochs on 2 devices, against 4 straight.
     result["straight"] = run("straight", steps=176, num_seeds=4, devices=1)
@@ -123,6 +128,7 @@ def four_devices(tmp_path_factory):
 
 def test_four_forced_cpu_devices_exist(four_devices):
     assert four_devices["devices"] == 4
+    assert four_devices["policy_action_shape"] == [2, 2]  # load_policy of a sharded run
     assert "4 cpu device(s) (seed 4 x env 1)" in four_devices["default_devices"]
 
 

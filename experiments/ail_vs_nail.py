@@ -1,0 +1,167 @@
+"""AIL against NAIL on Brax tasks: the same seeds, demonstrations and budget; stability stats.
+
+    python experiments/ail_vs_nail.py --envs halfcheetah --seeds 5 --steps 501760
+    python experiments/ail_vs_nail.py --envs halfcheetah --analyse-only   # tables from runs
+
+For each env and algorithm one vmapped run of ``--seeds`` seeds goes to
+``OUT/<env>/<algo>`` through ``nail-jax train`` (the env's preset, its 4 bundled
+demonstration trajectories). A finished run (``summary.json``) is reused and an interrupted
+one resumed, so the command can be re-run until everything is done.
+
+Reported per env and algorithm (computed from ``metrics.jsonl``):
+  final, best        normalised score at the last epoch, best over epochs (mean over seeds)
+  IQM [95% CI]       interquartile mean over seeds of the final score (``scipy`` trim_mean
+                     with 25% cut at each end; for 5 seeds, the mean of the middle 3) with a
+                     percentile bootstrap interval over seeds (10,000 resamples, fixed seed)
+  reached 0.8        seeds whose score ever reached 0.8
+  dips < 0.5         after a seed first reaches 0.8, the fraction of its later evaluations
+                     below 0.5 (pooled over those seeds)
+  BCE |ln2 - BCE|    over the second half of training: the mean distance of the
+                     discriminator BCE from ln 2, and the oscillation amplitude, the standard
+                     deviation of the per-epoch BCE (mean over seeds)
+
+Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, the runs'
+config/metrics/summary files, one figure per env) and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from scipy.stats import trim_mean
+
+from nail_jax.plotting import plot_runs
+from nail_jax.runner import read_metrics
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
+ALGOS = ("ail", "nail")
+
+
+def iqm(x: np.ndarray) -> float:
+    return float(trim_mean(x, 0.25))
+
+
+def bootstrap_ci(x: np.ndarray, stat=iqm, n: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    samples = [stat(x[rng.integers(0, len(x), len(x))]) for _ in range(n)]
+    return float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
+
+
+def per_seed_stats(records: list[dict], seed: int) -> dict:
+    rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
+    score = np.array([r["score"] for r in rows], np.float64)
+    bce = np.array([r["disc_bce"] for r in rows], np.float64)
+    reached = np.flatnonzero(score >= 0.8)
+    later = score[reached[0] + 1:] if len(reached) else np.array([])
+    second = bce[len(bce) // 2:]
+    return {
+        "seed": seed, "epochs": len(rows), "env_steps": rows[-1]["env_steps"],
+        "final_score": score[-1], "best_score": score.max(),
+        "last10_mean_score": score[-10:].mean(),
+        "reached_0.8_at": rows[reached[0]]["env_steps"] if len(reached) else None,
+        "later_evals": len(later), "later_below_0.5": int((later < 0.5).sum()),
+        "bce_distance_ln2": float(np.mean(np.abs(math.log(2.0) - second))),
+        "bce_amplitude": float(np.std(second)),
+        "bce_mean": float(np.mean(second)),
+    }
+
+
+def summarize(env: str, algo: str, seeds: list[dict]) -> dict:
+    final = np.array([s["final_score"] for s in seeds])
+    lo, hi = bootstrap_ci(final)
+    later = sum(s["later_evals"] for s in seeds)
+    below = sum(s["later_below_0.5"] for s in seeds)
+    return {
+        "env": env, "algo": algo, "seeds": len(seeds), "env_steps": seeds[0]["env_steps"],
+        "final_mean": final.mean(), "final_std": final.std(),
+        "best_mean": np.mean([s["best_score"] for s in seeds]),
+        "last10_mean": np.mean([s["last10_mean_score"] for s in seeds]),
+        "iqm_final": iqm(final), "iqm_ci_low": lo, "iqm_ci_high": hi,
+        "reached_0.8": sum(s["reached_0.8_at"] is not None for s in seeds),
+        "dip_fraction": below / later if later else None,
+        "bce_distance_ln2": np.mean([s["bce_distance_ln2"] for s in seeds]),
+        "bce_amplitude": np.mean([s["bce_amplitude"] for s in seeds]),
+        "bce_mean": np.mean([s["bce_mean"] for s in seeds]),
+    }
+
+
+def train(env: str, algo: str, run_dir: pathlib.Path, seeds: int, steps: int) -> None:
+    if (run_dir / "summary.json").exists():
+        print(f"{run_dir}: done, reusing it", flush=True)
+        return
+    if (run_dir / "checkpoints").exists():
+        cmd = ["nail-jax", "train", "--resume", str(run_dir), "--steps", str(steps)]
+    else:
+        cmd = ["nail-jax", "train", "--algo", algo, "--env", env, "--seeds", str(seeds),
+               "--steps", str(steps), "--out", str(run_dir), "--checkpoint-every", "5"]
+    print(" ".join(cmd), flush=True)
+    subprocess.run([*cmd, "--no-progress"], check=True)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=["halfcheetah", "hopper"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=501_760)
+    parser.add_argument("--out", default="runs/ail_vs_nail")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="only the tables and figures, from runs that exist")
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
+    per_seed_rows, summary_rows = [], []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for env in args.envs:
+        run_dirs = []
+        for algo in ALGOS:
+            run_dir = out / env / algo
+            if not args.analyse_only:
+                train(env, algo, run_dir, args.seeds, args.steps)
+            records = read_metrics(run_dir)
+            if not records:
+                print(f"{run_dir}: no metrics yet, skipped", file=sys.stderr)
+                continue
+            num_seeds = json.loads((run_dir / "config.json").read_text())["num_seeds"]
+            seeds = [per_seed_stats(records, s) for s in range(num_seeds)]
+            per_seed_rows += [{"env": env, "algo": algo, **s} for s in seeds]
+            summary_rows.append(summarize(env, algo, seeds))
+            dest = RESULTS / env / algo
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("config.json", "metrics.jsonl", "summary.json"):
+                if (run_dir / name).exists():
+                    shutil.copy2(run_dir / name, dest / name)
+            run_dirs.append(run_dir)
+        if run_dirs:
+            plot_runs(run_dirs, RESULTS / f"{env}.png", labels=[d.name.upper() for d in run_dirs])
+    for name, rows in (("per_seed.csv", per_seed_rows), ("summary.csv", summary_rows)):
+        if rows:
+            with open(RESULTS / name, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    cols = ["env", "algo", "seeds", "env_steps", "final_mean", "final_std", "best_mean",
+            "iqm_final", "iqm_ci_low", "iqm_ci_high", "reached_0.8", "dip_fraction",
+            "bce_mean", "bce_distance_ln2", "bce_amplitude"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for row in summary_rows:
+        print("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
+    print(f"\nwrote {RESULTS}/summary.csv, per_seed.csv and one figure per env")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
