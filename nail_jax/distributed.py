@@ -204,7 +204,7 @@ def to_host(tree: Any) -> Any:
 
 
 def describe(mesh: Mesh) -> str:
-    """``'4 cpu devices (seed 4 x env 1), 1 process'``: a line for the log."""
+    """``'4 cpu device(s) (mesh: seed 4 x env 1), 1 process(es)'``: a line for the log."""
     kinds = "/".join(sorted({d.platform for d in mesh.devices.flat}))
-    return (f"{mesh.devices.size} {kinds} device(s) (seed {mesh.shape[SEED_AXIS]} x env "
+    return (f"{mesh.devices.size} {kinds} device(s) (mesh: seed {mesh.shape[SEED_AXIS]} x env "
             f"{mesh.shape[ENV_AXIS]}), {jax.process_count()} process(es)")

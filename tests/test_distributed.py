@@ -129,7 +129,7 @@ def four_devices(tmp_path_factory):
 def test_four_forced_cpu_devices_exist(four_devices):
     assert four_devices["devices"] == 4
     assert four_devices["policy_action_shape"] == [2, 2]  # load_policy of a sharded run
-    assert "4 cpu device(s) (seed 4 x env 1)" in four_devices["default_devices"]
+    assert "4 cpu device(s) (mesh: seed 4 x env 1)" in four_devices["default_devices"]
 
 
 def test_seeds_sharded_over_four_devices_give_the_unsharded_metrics(four_devices):
@@ -253,7 +253,7 @@ def test_two_processes_train_one_run_and_only_process_zero_writes(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
     assert "wrote" in outs[0][0] and "wrote" not in outs[1][0]  # process 1 prints no summary
     config = json.loads((tmp_path / "multi" / "config.json").read_text())
-    assert "4 cpu device(s) (seed 4 x env 1), 2 process(es)" in config["layout"]
+    assert "4 cpu device(s) (mesh: seed 4 x env 1), 2 process(es)" in config["layout"]
 
     from nail_jax.runner import read_metrics
 
