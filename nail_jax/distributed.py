@@ -95,15 +95,19 @@ def initialize(host: HostConfig) -> None:
     Must run before any JAX computation in the process. With ``host.auto`` JAX detects
     the cluster itself (TPU pods, SLURM, Open MPI).
     """
-    if host.auto:
-        jax.distributed.initialize(host.coordinator, host.num_processes, host.process_id)
-    elif host.num_processes is not None and host.num_processes > 1:
+    if host.auto or (host.num_processes or 1) > 1:
         jax.distributed.initialize(host.coordinator, host.num_processes, host.process_id)
 
 
 def is_main_process() -> bool:
     """True on the process that writes logs and result files (process 0)."""
     return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Waits until every process gets here (nothing for a single process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"nail_jax: {name}")
 
 
 def choose_devices(num_seeds: int, available: int, env_shards: int = 1) -> int:

@@ -212,14 +212,14 @@ def run_training(
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(seed, num_seeds))
     expert = fns.expert
     run_info["layout"] = dist.describe(mesh)
-    _barrier("checked run dir")
+    dist.barrier("checked run dir")
     if not resume and main:
         moved = prepare_run_dir(run_dir, overwrite)
         if moved:
             log(f"moved the previous run in {run_dir} to {moved}")
     if main:
         write_json_atomic(run_dir / "config.json", run_info)
-    _barrier("prepared run dir")
+    dist.barrier("prepared run dir")
 
     keys = fns.keys
     init, epoch_fn = fns.init, fns.run_epoch
@@ -332,13 +332,6 @@ def make_sharded_functions(trainer, expert, mesh, keys) -> ShardedFunctions:
 
 def _silent(_: str) -> None:
     pass
-
-
-def _barrier(name: str) -> None:
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(f"nail_jax: {name}")
 
 
 def _tensorboard_writers(run_dir: pathlib.Path, num_seeds: int) -> list:

@@ -101,6 +101,11 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _without_times(records):
+    return [{k: v for k, v in r.items() if k not in ("epoch_time", "wall_time")}
+            for r in records]
+
+
 def _close(a, b, rtol=1e-4, atol=1e-5):
     """Per-seed metric records equal up to float32 round-off of different kernels."""
     assert len(a) == len(b)
@@ -259,10 +264,8 @@ def test_two_processes_train_one_run_and_only_process_zero_writes(tmp_path):
 
     single = tmp_path / "single"
     assert cli.main([*common, "--out", str(single)]) == 0
-    multi = read_metrics(tmp_path / "multi")
-    strip = ("epoch_time", "wall_time")
-    _close([{k: v for k, v in r.items() if k not in strip} for r in multi],
-           [{k: v for k, v in r.items() if k not in strip} for r in read_metrics(single)])
+    _close(_without_times(read_metrics(tmp_path / "multi")),
+           _without_times(read_metrics(single)))
     # The 2-host checkpoint resumes in one process on this one device.
     assert cli.main(["train", "--resume", str(tmp_path / "multi"), "--steps", "136",
                      "--no-progress"]) == 0
