@@ -9,11 +9,14 @@
   fixed (``SACConfig.fixed_alpha``). NAIL's bound (note eq. 7-8) corresponds to ``alpha = 1``.
 - Reference policy: the state holds an immutable snapshot ``pi_ref`` (``SACState.reference``),
   replaced only by :func:`take_snapshot`. With ``SACConfig.reference_kl`` the soft terms become
-  ``log pi_ref(a|s) - alpha * log pi(a|s)`` in both the target and the actor loss. This is
-  SAC on the reward ``r + log pi_ref(a|s)`` (NAIL's eq. 8 term) rewritten for
-  ``Q~ = Q - log pi_ref``: the same fixed point and the same greedy policy, but the critic
-  never has to fit ``log pi_ref`` of stale replay actions, which spans orders of magnitude
-  once ``pi_ref`` is narrow.
+  ``alpha * (log pi_ref(a|s) - log pi(a|s))`` in both the target and the actor loss: a
+  KL-to-``pi_ref`` penalty at the temperature's weight. At ``alpha = 1`` this is SAC on
+  NAIL's eq. 8 reward ``r + log pi_ref(a|s)`` rewritten for ``Q~ = Q - log pi_ref``: the
+  same fixed point and the same greedy policy, but the critic never has to fit
+  ``log pi_ref`` of stale replay actions, which spans orders of magnitude once ``pi_ref`` is
+  narrow. Other temperatures (fixed or learned) weigh the KL term by ``alpha`` against the
+  reward, which is the bound of eq. 7 for the reward ``r / alpha``; ``reward_scale`` scales
+  ``r`` alone.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class SACConfig:
       fixed_alpha: if set, the temperature stays at this value and is not learned.
       target_entropy: entropy target; ``None`` means ``-action_size``.
       n_critics: number of Q functions (the target takes their minimum).
-      reference_kl: add ``log pi_ref(a|s)`` to the soft terms (see module docstring).
+      reference_kl: add ``alpha * log pi_ref(a|s)`` to the soft terms (see module docstring).
     """
 
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -203,20 +206,20 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
             steps=jnp.zeros((), jnp.int32),
         )
 
-    def ref_bonus(state: SACState, obs, action):
-        """``reward_scale * log pi_ref(a|s)`` when ``reference_kl``, else 0."""
+    def ref_bonus(state: SACState, alpha, obs, action):
+        """``alpha * log pi_ref(a|s)`` when ``reference_kl``, else 0 (``[B]``)."""
         if not config.reference_kl:
             return jnp.zeros(obs.shape[:-1])
         ref = state.reference
-        return config.reward_scale * log_prob(ref.normalizer, ref.params, obs, action)
+        return alpha * log_prob(ref.normalizer, ref.params, obs, action)
 
     def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
         next_action, next_log_prob = sample_action(
             state.normalizer, state.policy_params, batch.next_obs, key
         )
         next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
-        # With reference_kl the soft value gains + log pi_ref(a'|s') (for a' ~ pi).
-        bonus = ref_bonus(state, batch.next_obs, next_action)
+        # With reference_kl the soft value gains + alpha log pi_ref(a'|s') (for a' ~ pi).
+        bonus = ref_bonus(state, alpha, batch.next_obs, next_action)
         target = td_target(
             batch.reward, batch.discount, next_q + bonus[:, None], next_log_prob, alpha,
             config.discount, config.reward_scale,
@@ -228,7 +231,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
     def actor_loss(policy_params, state: SACState, alpha, obs, key):
         action, log_pi = sample_action(state.normalizer, policy_params, obs, key)
         q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
-        q = q + ref_bonus(state, obs, action)
+        q = q + ref_bonus(state, alpha, obs, action)
         return jnp.mean(alpha * log_pi - q), jax.lax.stop_gradient(log_pi)
 
     def alpha_loss(log_alpha, log_pi):

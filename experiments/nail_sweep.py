@@ -1,0 +1,135 @@
+"""Why does NAIL trail AIL on halfcheetah? Short runs of variants that change one thing.
+
+    python experiments/nail_sweep.py                       # train missing variants, then report
+    python experiments/nail_sweep.py --only nail_alpha0.3  # one variant
+    python experiments/nail_sweep.py --analyse-only
+
+Each variant is ``nail-jax train`` on the halfcheetah preset (4 bundled demonstration
+trajectories) with ``--seeds 2`` (seeds 0 and 1, the same keys as seeds 0-1 of
+``ail_vs_nail.py``) for ``--steps`` env steps, plus the variant's ``--set`` overrides. A
+finished run (``summary.json``) is reused and an interrupted one resumed.
+
+The report gives, per variant, the mean normalised score over the 2 seeds at a few env
+steps, the final temperature, policy entropy, ``log pi_ref`` and discriminator BCE, and
+writes ``experiments/results/nail_sweep/summary.csv`` plus each run's metrics. The
+reference rows ``study_ail`` and ``study_nail`` are seeds 0-1 of the 5-seed study, read
+from ``experiments/results/ail_vs_nail/halfcheetah/{ail,nail}/metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from nail_jax.runner import read_metrics
+
+ROOT = pathlib.Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "nail_sweep"
+STUDY = ROOT / "results" / "ail_vs_nail" / "halfcheetah"
+
+# name -> (algo, overrides). NAIL's default is sac.fixed_alpha=1, sac.reference_kl=true:
+# the soft term alpha * (log pi_ref - log pi), i.e. a KL to pi_ref of weight alpha.
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    # The KL weight follows SAC's learned temperature (target entropy -|A|), as in AIL.
+    "nail_alpha_auto": ("nail", {"sac.fixed_alpha": "none"}),
+    "nail_alpha0.3": ("nail", {"sac.fixed_alpha": "0.3"}),
+    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1"}),
+    # Control: AIL at NAIL's temperature 1. If it is as slow as NAIL, the temperature and
+    # not the log pi_ref term is what holds NAIL back.
+    "ail_alpha1": ("ail", {"sac.fixed_alpha": "1"}),
+}
+REPORT_STEPS = (110_592, 182_272, 264_192)
+
+
+def train(name: str, run_dir: pathlib.Path, steps: int) -> None:
+    algo, overrides = VARIANTS[name]
+    if (run_dir / "summary.json").exists():
+        print(f"{name}: reusing {run_dir}")
+        return
+    if (run_dir / "metrics.jsonl").exists():
+        cmd = ["nail-jax", "train", "--resume", str(run_dir), "--no-progress"]
+    else:
+        cmd = ["nail-jax", "train", "--algo", algo, "--env", "halfcheetah", "--seeds", "2",
+               "--steps", str(steps), "--out", str(run_dir), "--checkpoint-every", "5",
+               "--no-progress"]
+        for k, v in overrides.items():
+            cmd += ["--set", f"{k}={v}"]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def row_for(name: str, records: list[dict]) -> dict:
+    records = [r for r in records if r["seed"] in (0, 1)]
+    by_step: dict[int, list[dict]] = {}
+    for r in records:
+        by_step.setdefault(r["env_steps"], []).append(r)
+    row: dict = {"variant": name}
+    for s in REPORT_STEPS:
+        rs = by_step.get(s, [])
+        row[f"score@{s}"] = float(np.mean([r["score"] for r in rs])) if len(rs) == 2 else None
+    last = max(s for s in by_step if s <= REPORT_STEPS[-1])
+    rs = by_step[last]
+    row["at_step"] = last
+    for key in ("alpha", "entropy", "log_pi_ref", "disc_bce", "reward_ail"):
+        vals = [r[key] for r in rs if key in r]
+        row[key] = float(np.mean(vals)) if vals else None
+    return row
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=REPORT_STEPS[-1])
+    parser.add_argument("--out", default="runs/nail_sweep")
+    parser.add_argument("--analyse-only", action="store_true")
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
+    if not args.analyse_only:
+        for name in args.only:
+            train(name, out / name, args.steps)
+
+    rows = []
+    for name, path in (("study_ail", STUDY / "ail"), ("study_nail", STUDY / "nail")):
+        if (path / "metrics.jsonl").exists():
+            rows.append(row_for(name, read_metrics(path)))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in VARIANTS:
+        run_dir = out / name
+        if not (run_dir / "metrics.jsonl").exists():
+            continue
+        rows.append(row_for(name, read_metrics(run_dir)))
+        dest = RESULTS / name
+        dest.mkdir(exist_ok=True)
+        for f in ("config.json", "metrics.jsonl", "summary.json"):
+            if (run_dir / f).exists():
+                shutil.copy2(run_dir / f, dest / f)
+    if not rows:
+        print("no runs found", file=sys.stderr)
+        return 1
+    keys = list(rows[0])
+    with open(RESULTS / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    widths = [max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys]
+    print("  ".join(k.rjust(w) for k, w in zip(keys, widths)))
+    for r in rows:
+        print("  ".join(_fmt(r.get(k)).rjust(w) for k, w in zip(keys, widths)))
+    print(f"wrote {RESULTS / 'summary.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
