@@ -261,18 +261,18 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             disc_state, d_metrics = jax.lax.scan(
                 d_body, disc_state, jax.random.split(k_disc, config.disc_updates_per_iteration))
             metrics.update({f"disc_{k}": jnp.mean(v) for k, v in d_metrics.items()})
-        # Sample all SAC batches at once, then scan the gradient steps (STYLE practice 5).
+        # Sample and relabel all SAC batches at once (the discriminator and pi_ref are fixed
+        # during the SAC steps), then scan the gradient steps (STYLE practice 5).
         flat = buffer.sample(state.replay, k_sample, batch_size=n_sac * batch)
+        flat, r_metrics = relabel(flat, disc_state, ref)
         batches = jax.tree.map(lambda x: x.reshape(n_sac, batch, *x.shape[1:]), flat)
 
         def s_body(s, inputs):
-            b, k = inputs
-            b, r_metrics = relabel(b, disc_state, ref)
-            s, m = sac.update(s, b, k)
-            return s, {**m, **r_metrics}
+            return sac.update(s, *inputs)
 
         sac_state, s_metrics = jax.lax.scan(
             s_body, state.sac, (batches, jax.random.split(k_sac, n_sac)))
+        metrics.update(r_metrics)
         metrics.update({k: jnp.mean(v) for k, v in s_metrics.items()})
         return state.replace(sac=sac_state, disc=disc_state), metrics
 
