@@ -34,15 +34,19 @@ RESULTS = ROOT / "results" / "nail_sweep"
 STUDY = ROOT / "results" / "ail_vs_nail" / "halfcheetah"
 
 # name -> (algo, overrides). NAIL's default is sac.fixed_alpha=1, sac.reference_kl=true:
-# the soft term alpha * (log pi_ref - log pi), i.e. a KL to pi_ref of weight alpha.
+# the soft term w * log pi_ref - alpha * log pi with w = alpha (sac.kl_weight unset), i.e. a
+# KL to pi_ref of weight alpha and no other entropy term.
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    # The KL weight follows SAC's learned temperature (target entropy -|A|), as in AIL.
-    "nail_alpha_auto": ("nail", {"sac.fixed_alpha": "none"}),
-    "nail_alpha0.3": ("nail", {"sac.fixed_alpha": "0.3"}),
-    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1"}),
     # Control: AIL at NAIL's temperature 1. If it is as slow as NAIL, the temperature and
     # not the log pi_ref term is what holds NAIL back.
     "ail_alpha1": ("ail", {"sac.fixed_alpha": "1"}),
+    # The KL weight follows SAC's learned temperature (target entropy -|A|), as in AIL.
+    "nail_alpha_auto": ("nail", {"sac.fixed_alpha": "none"}),
+    # The bound of eq. 7 for the reward -log r / 0.1: a KL to pi_ref of weight 0.1.
+    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1"}),
+    # The note's "SAC with the eq. 8 reward": log pi_ref at weight 1 and SAC's learned
+    # temperature on the entropy.
+    "nail_kl1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "1"}),
 }
 REPORT_STEPS = (110_592, 182_272, 264_192)
 

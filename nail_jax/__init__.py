@@ -17,8 +17,10 @@ from nail_jax.discriminator import (
 )
 from nail_jax.distributions import (
     tanh_gaussian_log_prob,
+    tanh_gaussian_log_prob_pre_tanh,
     tanh_gaussian_mode,
     tanh_gaussian_sample,
+    tanh_gaussian_sample_pre_tanh,
 )
 from nail_jax.gradients import make_gradient_step
 from nail_jax.networks import (
@@ -91,8 +93,10 @@ __all__ = [
     "nail_reward",
     "normalize",
     "tanh_gaussian_log_prob",
+    "tanh_gaussian_log_prob_pre_tanh",
     "tanh_gaussian_mode",
     "tanh_gaussian_sample",
+    "tanh_gaussian_sample_pre_tanh",
     "td_target",
     "update_statistics",
 ]

@@ -117,6 +117,11 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"algo {config.algo} needs disc_updates_per_iteration >= 1")
     if config.sac.reference_kl and config.algo != "nail":
         raise ConfigError("sac.reference_kl adds NAIL's log pi_ref term; it needs algo nail")
+    if config.sac.kl_weight is not None and not config.sac.reference_kl:
+        raise ConfigError("sac.kl_weight weighs the log pi_ref soft term; it needs "
+                          "sac.reference_kl=true (algo nail)")
+    if config.sac.kl_weight is not None and config.sac.kl_weight < 0:
+        raise ConfigError(f"sac.kl_weight must be >= 0, got {config.sac.kl_weight}")
     if config.replay_capacity < config.num_envs:
         raise ConfigError("replay_capacity must hold at least one step of every env")
     return config

@@ -34,6 +34,31 @@ def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, u: jax.Array) -> jax.
     return -0.5 * z**2 - log_std - _HALF_LOG_2PI
 
 
+def tanh_gaussian_log_prob_pre_tanh(
+    mean: jax.Array, log_std: jax.Array, u: jax.Array
+) -> jax.Array:
+    """``log pi(a)`` of ``a = tanh(u)`` from the pre-tanh value ``u [..., A]``; returns ``[...]``.
+
+    Exact where ``tanh(u)`` rounds to 1 and ``atanh(a)`` could not recover ``u``: use it
+    for any density of an action sampled by :func:`tanh_gaussian_sample_pre_tanh`.
+    """
+    check_shape(log_std, mean.shape, "log_std")
+    check_shape(u, mean.shape, "u")
+    return jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)
+
+
+def tanh_gaussian_sample_pre_tanh(
+    key: jax.Array, mean: jax.Array, log_std: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Samples ``a = tanh(u)``, ``u ~ N(mean, exp(log_std)^2)``; returns ``(a, log pi(a), u)``.
+
+    Shapes: ``mean``, ``log_std``, ``a``, ``u``: ``[..., A]``; ``log pi(a)``: ``[...]``.
+    """
+    check_shape(log_std, mean.shape, "log_std")
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    return jnp.tanh(u), tanh_gaussian_log_prob_pre_tanh(mean, log_std, u), u
+
+
 def tanh_gaussian_sample(
     key: jax.Array, mean: jax.Array, log_std: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
@@ -47,10 +72,8 @@ def tanh_gaussian_sample(
       action ``[..., A]`` in ``(-1, 1)`` and its log-probability ``[...]``, computed
       from ``u`` directly (no ``atanh``), so it is exact even where ``tanh(u)`` rounds to 1.
     """
-    check_shape(log_std, mean.shape, "log_std")
-    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
-    log_prob = jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)
-    return jnp.tanh(u), log_prob
+    action, log_prob, _ = tanh_gaussian_sample_pre_tanh(key, mean, log_std)
+    return action, log_prob
 
 
 def tanh_gaussian_log_prob(
@@ -64,8 +87,7 @@ def tanh_gaussian_log_prob(
     check_shape(log_std, mean.shape, "log_std")
     check_shape(action, mean.shape, "action")
     a = jnp.clip(action, -1.0 + eps, 1.0 - eps)
-    u = jnp.arctanh(a)
-    return jnp.sum(gaussian_log_prob(mean, log_std, u) - log_one_minus_tanh_sq(u), axis=-1)
+    return tanh_gaussian_log_prob_pre_tanh(mean, log_std, jnp.arctanh(a))
 
 
 def tanh_gaussian_mode(mean: jax.Array) -> jax.Array:

@@ -9,14 +9,15 @@
   fixed (``SACConfig.fixed_alpha``). NAIL's bound (note eq. 7-8) corresponds to ``alpha = 1``.
 - Reference policy: the state holds an immutable snapshot ``pi_ref`` (``SACState.reference``),
   replaced only by :func:`take_snapshot`. With ``SACConfig.reference_kl`` the soft terms become
-  ``alpha * (log pi_ref(a|s) - log pi(a|s))`` in both the target and the actor loss: a
-  KL-to-``pi_ref`` penalty at the temperature's weight. At ``alpha = 1`` this is SAC on
-  NAIL's eq. 8 reward ``r + log pi_ref(a|s)`` rewritten for ``Q~ = Q - log pi_ref``: the
+  ``w * log pi_ref(a|s) - alpha * log pi(a|s)`` in both the target and the actor loss, with
+  ``w = SACConfig.kl_weight`` or, when that is ``None``, ``w = alpha``: then the soft term is a
+  KL-to-``pi_ref`` penalty ``alpha * (log pi_ref - log pi)``. At ``alpha = w = 1`` this is SAC
+  on NAIL's eq. 8 reward ``r + log pi_ref(a|s)`` rewritten for ``Q~ = Q - log pi_ref``: the
   same fixed point and the same greedy policy, but the critic never has to fit
   ``log pi_ref`` of stale replay actions, which spans orders of magnitude once ``pi_ref`` is
-  narrow. Other temperatures (fixed or learned) weigh the KL term by ``alpha`` against the
-  reward, which is the bound of eq. 7 for the reward ``r / alpha``; ``reward_scale`` scales
-  ``r`` alone.
+  narrow. ``w = alpha < 1`` is the bound of eq. 7 for the reward ``r / alpha``;
+  ``reward_scale`` scales ``r`` alone. ``log pi_ref`` is evaluated at the pre-tanh sample,
+  so it stays exact where actions saturate.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ import optax
 from nail_jax.checks import check_shape
 from nail_jax.distributions import (
     tanh_gaussian_log_prob,
+    tanh_gaussian_log_prob_pre_tanh,
     tanh_gaussian_mode,
     tanh_gaussian_sample,
+    tanh_gaussian_sample_pre_tanh,
 )
 from nail_jax.gradients import make_gradient_step
 from nail_jax.networks import Network, make_policy_network, make_q_network
@@ -57,7 +60,8 @@ class SACConfig:
       fixed_alpha: if set, the temperature stays at this value and is not learned.
       target_entropy: entropy target; ``None`` means ``-action_size``.
       n_critics: number of Q functions (the target takes their minimum).
-      reference_kl: add ``alpha * log pi_ref(a|s)`` to the soft terms (see module docstring).
+      reference_kl: add ``w * log pi_ref(a|s)`` to the soft terms (see module docstring).
+      kl_weight: ``w``; ``None`` means ``w = alpha`` (a KL to ``pi_ref`` at the temperature).
     """
 
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -72,6 +76,7 @@ class SACConfig:
     target_entropy: float | None = None
     n_critics: int = 2
     reference_kl: bool = False
+    kl_weight: float | None = None
 
 
 @flax.struct.dataclass
@@ -206,20 +211,30 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
             steps=jnp.zeros((), jnp.int32),
         )
 
-    def ref_bonus(state: SACState, alpha, obs, action):
-        """``alpha * log pi_ref(a|s)`` when ``reference_kl``, else 0 (``[B]``)."""
+    def sample_pre_tanh(normalizer, policy_params, obs, key):
+        mean, log_std = policy_net.apply(normalizer, policy_params, obs)
+        return tanh_gaussian_sample_pre_tanh(key, mean, log_std)
+
+    def ref_bonus(state: SACState, alpha, obs, u):
+        """``w * log pi_ref(a|s)`` of ``a = tanh(u)`` when ``reference_kl``, else 0 (``[B]``).
+
+        Evaluated at the pre-tanh sample ``u``, not at ``atanh(a)``: exact, with gradients,
+        also where the action saturates (``tanh(u)`` rounds to 1).
+        """
         if not config.reference_kl:
             return jnp.zeros(obs.shape[:-1])
         ref = state.reference
-        return alpha * log_prob(ref.normalizer, ref.params, obs, action)
+        mean, log_std = policy_net.apply(ref.normalizer, ref.params, obs)
+        weight = alpha if config.kl_weight is None else config.kl_weight
+        return weight * tanh_gaussian_log_prob_pre_tanh(mean, log_std, u)
 
     def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
-        next_action, next_log_prob = sample_action(
+        next_action, next_log_prob, next_u = sample_pre_tanh(
             state.normalizer, state.policy_params, batch.next_obs, key
         )
         next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
-        # With reference_kl the soft value gains + alpha log pi_ref(a'|s') (for a' ~ pi).
-        bonus = ref_bonus(state, alpha, batch.next_obs, next_action)
+        # With reference_kl the soft value gains + w log pi_ref(a'|s') (for a' ~ pi).
+        bonus = ref_bonus(state, alpha, batch.next_obs, next_u)
         target = td_target(
             batch.reward, batch.discount, next_q + bonus[:, None], next_log_prob, alpha,
             config.discount, config.reward_scale,
@@ -229,9 +244,9 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
         return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
 
     def actor_loss(policy_params, state: SACState, alpha, obs, key):
-        action, log_pi = sample_action(state.normalizer, policy_params, obs, key)
+        action, log_pi, u = sample_pre_tanh(state.normalizer, policy_params, obs, key)
         q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
-        q = q + ref_bonus(state, alpha, obs, action)
+        q = q + ref_bonus(state, alpha, obs, u)
         return jnp.mean(alpha * log_pi - q), jax.lax.stop_gradient(log_pi)
 
     def alpha_loss(log_alpha, log_pi):

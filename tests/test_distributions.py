@@ -3,7 +3,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nail_jax import tanh_gaussian_log_prob, tanh_gaussian_mode, tanh_gaussian_sample
+from nail_jax import (
+    tanh_gaussian_log_prob,
+    tanh_gaussian_log_prob_pre_tanh,
+    tanh_gaussian_mode,
+    tanh_gaussian_sample,
+    tanh_gaussian_sample_pre_tanh,
+)
 from nail_jax.distributions import log_one_minus_tanh_sq
 
 
@@ -57,6 +63,26 @@ def test_sample_log_prob_finite_when_tanh_saturates():
     action, logp = tanh_gaussian_sample(jax.random.PRNGKey(1), mean, log_std)
     assert np.all(np.abs(action) <= 1.0)
     assert np.isfinite(logp)
+
+
+def test_pre_tanh_log_prob_exact_where_atanh_is_not():
+    """At saturated actions the density of the pre-tanh sample u stays exact (float64
+    reference from u), and its gradient in u is the analytic one; the atanh route clips."""
+    mean = jnp.array([9.0, -0.5])
+    log_std = jnp.array([-3.0, -1.0])
+    _, logp, u = tanh_gaussian_sample_pre_tanh(jax.random.PRNGKey(2), mean, log_std)
+    m, s, u64 = (np.asarray(x, np.float64) for x in (mean, log_std, u))
+    std = np.exp(s)
+    log_n = -0.5 * ((u64 - m) / std) ** 2 - s - 0.5 * np.log(2 * np.pi)
+    want = np.sum(log_n - (np.log(4.0) - 2.0 * np.logaddexp(u64, -u64)))
+    np.testing.assert_allclose(logp, want, rtol=1e-5)
+    np.testing.assert_allclose(tanh_gaussian_log_prob_pre_tanh(mean, log_std, u), want, rtol=1e-5)
+    grad = jax.grad(lambda x: tanh_gaussian_log_prob_pre_tanh(mean, log_std, x))(u)
+    # d/du [log N(u) - log(1 - tanh^2 u)] = -(u - m) / std^2 + 2 tanh(u)
+    np.testing.assert_allclose(grad, -(u64 - m) / std**2 + 2 * np.tanh(u64), rtol=1e-4)
+    # The action route cannot recover u = 9 from tanh(u) in float32.
+    via_action = tanh_gaussian_log_prob(mean, log_std, jnp.tanh(u))
+    assert abs(float(via_action) - want) > 100.0
 
 
 def test_density_integrates_to_one():

@@ -49,13 +49,15 @@ def test_critic_loss_matches_manual_computation():
     np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
 
 
-@pytest.mark.parametrize("alpha_config, alpha, reward_scale", [
-    ({"fixed_alpha": 0.5}, 0.5, 1.0),
+@pytest.mark.parametrize("alpha_config, alpha, weight, reward_scale", [
+    ({"fixed_alpha": 0.5}, 0.5, 0.5, 1.0),
     # A learned temperature weighs the KL term too; reward_scale scales r alone.
-    ({"init_alpha": 0.3}, 0.3, 2.0),
+    ({"init_alpha": 0.3}, 0.3, 0.3, 2.0),
+    # A fixed weight on log pi_ref, apart from the temperature.
+    ({"init_alpha": 0.3, "kl_weight": 1.0}, 0.3, 1.0, 1.0),
 ])
-def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, reward_scale):
-    """Critic target s r + g d (min Q'(s',a') + alpha (log pi_ref(a'|s') - log pi(a'|s')))."""
+def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, weight, reward_scale):
+    """Critic target s r + g d (min Q'(s',a') + w log pi_ref(a'|s') - alpha log pi(a'|s'))."""
     sac = make_sac(4, 2, SACConfig(hidden_sizes=(32, 32), reference_kl=True,
                                    reward_scale=reward_scale, **alpha_config))
     state = sac.init(jax.random.PRNGKey(0))
@@ -69,7 +71,7 @@ def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, rew
     ref_lp = sac.log_prob(None, other.policy_params, batch.next_obs, a2)
     nq = sac.q_network.apply(None, state.target_q_params, batch.next_obs, a2)
     y = reward_scale * batch.reward + 0.99 * batch.discount * (
-        nq.min(-1) + alpha * (ref_lp - lp2))
+        nq.min(-1) + weight * ref_lp - alpha * lp2)
     q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
     want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
     np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)

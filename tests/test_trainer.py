@@ -140,6 +140,10 @@ def test_bad_configs_are_reported():
         make_config("nail", "x")
     with pytest.raises(ConfigError, match="multiple of num_envs"):
         make_config("nail", "point_mass", {"epoch_steps": 801})
+    with pytest.raises(ConfigError, match="sac.kl_weight .* needs sac.reference_kl=true"):
+        make_config("ail", "point_mass", {"sac.kl_weight": "1"})
+    with pytest.raises(ConfigError, match="sac.kl_weight must be >= 0"):
+        make_config("nail", "point_mass", {"sac.kl_weight": "-1"})
 
 
 def test_demos_that_do_not_fit_the_env_are_reported():
