@@ -128,9 +128,9 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(rows)
     widths = [max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys]
-    print("  ".join(k.rjust(w) for k, w in zip(keys, widths)))
+    print("  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True)))
     for r in rows:
-        print("  ".join(_fmt(r.get(k)).rjust(w) for k, w in zip(keys, widths)))
+        print("  ".join(_fmt(r.get(k)).rjust(w) for k, w in zip(keys, widths, strict=True)))
     print(f"wrote {RESULTS / 'summary.csv'}")
     return 0
 

@@ -74,7 +74,7 @@ def sac_timings(sz: dict, seeds: tuple[int, ...], reps: int) -> dict:
         sac = make_sac(obs, act, cfg)
 
         def updates(state, batches, keys, sac=sac):
-            return jax.lax.scan(lambda s, x: sac.update(s, *x), state, (batches, keys))
+            return jax.lax.scan(lambda st, x: sac.update(st, *x), state, (batches, keys))
 
         for s in seeds:
             keys = jax.random.split(jax.random.PRNGKey(0), s)

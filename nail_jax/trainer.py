@@ -235,16 +235,23 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
 
         NAIL with ``sac.reference_kl`` (the default) trains on ``-log r`` here and SAC adds
         the ``log pi_ref`` term in its soft value; with ``reference_kl=False`` the full
-        eq. 8 reward is put on the replay transitions.
+        eq. 8 reward is put on the replay transitions. ``transitions`` holds all the
+        iteration's SAC batches (``[n_sac * batch]``); where ``log pi_ref`` is only a metric
+        (``log_pi_ref``, ``reward_nail``) it is computed on the first batch of them.
         """
         if not imitation:  # rl: the env reward as it is; no discriminator work
             return transitions, {"reward_used": jnp.mean(transitions.reward)}
         log_r = disc.log_ratio(disc_state, transitions.obs,
                                mask_absorbing_action(transitions.obs, transitions.action))
-        log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs, transitions.action)
-        r_ail, r_nail = ail_reward(log_r), nail_reward(log_r, log_ref)
-        nail_in_reward = r_ail if config.sac.reference_kl else r_nail
-        reward = nail_in_reward if config.algo == "nail" else r_ail
+        r_ail = ail_reward(log_r)
+        if config.algo == "nail" and not config.sac.reference_kl:  # eq. 8 in the replay reward
+            log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs,
+                                   transitions.action)
+            reward = r_nail = nail_reward(log_r, log_ref)
+        else:  # log pi_ref is only logged: one SAC batch's worth of it is enough
+            log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs[:batch],
+                                   transitions.action[:batch])
+            reward, r_nail = r_ail, nail_reward(log_r[:batch], log_ref)
         metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
                    "log_pi_ref": jnp.mean(log_ref), "reward_used": jnp.mean(reward)}
         return transitions.replace(reward=reward), metrics

@@ -1,3 +1,4 @@
+import gc
 import json
 import pathlib
 import shutil
@@ -114,6 +115,9 @@ def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
     assert "no run" in capsys.readouterr().err
 
 
+# Orbax leaves the read coroutines of the garbage files unfinished; collect them here, under
+# this filter, instead of letting a later test report them as unraisable exceptions.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_corrupted_checkpoint_is_reported_and_kept(tmp_path, capsys):
     out = tmp_path / "run"
     assert _train(out, "--steps", STEPS_2) == 0
@@ -125,6 +129,7 @@ def test_corrupted_checkpoint_is_reported_and_kept(tmp_path, capsys):
     assert cli.main(["train", "--resume", str(out), "--steps", STEPS_4, "--no-progress"]) == 2
     assert "corrupt" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "checkpoints").rglob("*")) == files_before
+    gc.collect()
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path, capsys):
