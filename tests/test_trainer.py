@@ -157,3 +157,12 @@ def test_subsampled_demonstrations_train():
     assert float(expert.prob.sum()) == pytest.approx(1.0)
     _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
     assert np.all(np.isfinite(np.asarray(m["disc_bce"])))
+
+
+def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
+    assert make_config("nail", "halfcheetah").sac.fixed_alpha == 0.1
+    assert make_config("nail", "default").sac.fixed_alpha == 0.1
+    assert make_config("ail", "halfcheetah").sac.fixed_alpha is None
+    assert make_config("nail", "point_mass").sac.fixed_alpha == 1.0
+    config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1"})
+    assert config.sac.fixed_alpha == 1.0 and config.sac.reference_kl
