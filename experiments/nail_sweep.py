@@ -11,9 +11,11 @@ finished run (``summary.json``) is reused and an interrupted one resumed.
 
 The report gives, per variant, the mean normalised score over the 2 seeds at a few env
 steps, the final temperature, policy entropy, ``log pi_ref`` and discriminator BCE, and
-writes ``experiments/results/nail_sweep/summary.csv`` plus each run's metrics. The
-reference rows ``study_ail`` and ``study_nail`` are seeds 0-1 of the 5-seed study, read
-from ``experiments/results/ail_vs_nail/halfcheetah/{ail,nail}/metrics.jsonl``.
+writes ``experiments/results/nail_sweep/summary.csv``, ``halfcheetah.png`` (the variants'
+curves) and each run's metrics. The
+reference rows ``study_ail`` and ``study_nail_alpha1`` are seeds 0-1 of the 5-seed study
+(NAIL at temperature 1, the default before this sweep), read from
+``experiments/results/ail_vs_nail/halfcheetah/{ail,nail_alpha1}/metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 
 import numpy as np
 
+from nail_jax.plotting import plot_runs
 from nail_jax.runner import read_metrics
 
 ROOT = pathlib.Path(__file__).resolve().parent
@@ -80,6 +83,7 @@ def row_for(name: str, records: list[dict]) -> dict:
     last = max(s for s in by_step if s <= REPORT_STEPS[-1])
     rs = by_step[last]
     row["at_step"] = last
+    row["score@at_step"] = float(np.mean([r["score"] for r in rs]))
     for key in ("alpha", "entropy", "log_pi_ref", "disc_bce", "reward_ail"):
         vals = [r[key] for r in rs if key in r]
         row[key] = float(np.mean(vals)) if vals else None
@@ -105,14 +109,16 @@ def main() -> int:
             train(name, out / name, args.steps)
 
     rows = []
-    for name, path in (("study_ail", STUDY / "ail"), ("study_nail", STUDY / "nail")):
+    for name, path in (("study_ail", STUDY / "ail"), ("study_nail_alpha1", STUDY / "nail_alpha1")):
         if (path / "metrics.jsonl").exists():
             rows.append(row_for(name, read_metrics(path)))
     RESULTS.mkdir(parents=True, exist_ok=True)
+    plotted = []
     for name in VARIANTS:
         run_dir = out / name
         if not (run_dir / "metrics.jsonl").exists():
             continue
+        plotted.append(run_dir)
         rows.append(row_for(name, read_metrics(run_dir)))
         dest = RESULTS / name
         dest.mkdir(exist_ok=True)
@@ -131,7 +137,9 @@ def main() -> int:
     print("  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True)))
     for r in rows:
         print("  ".join(_fmt(r.get(k)).rjust(w) for k, w in zip(keys, widths, strict=True)))
-    print(f"wrote {RESULTS / 'summary.csv'}")
+    if plotted:
+        plot_runs(plotted, RESULTS / "halfcheetah.png", labels=[d.name for d in plotted])
+    print(f"wrote {RESULTS / 'summary.csv'} and halfcheetah.png")
     return 0
 
 
