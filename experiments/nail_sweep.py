@@ -50,6 +50,9 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     # The note's "SAC with the eq. 8 reward": log pi_ref at weight 1 and SAC's learned
     # temperature on the entropy.
     "nail_kl1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "1"}),
+    # log pi_ref at weight 0.1 with SAC's learned temperature, which holds the entropy at
+    # -|A| as in AIL (at a fixed temperature 0.1 the entropy keeps falling).
+    "nail_kl0.1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}),
 }
 REPORT_STEPS = (110_592, 182_272, 264_192)
 
