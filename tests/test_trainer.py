@@ -166,3 +166,19 @@ def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
     assert make_config("nail", "point_mass").sac.fixed_alpha == 1.0
     config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1"})
     assert config.sac.fixed_alpha == 1.0 and config.sac.reference_kl
+
+
+def test_one_seed_runs_unbatched_with_the_numbers_of_vmap():
+    """The runner's one-seed path (no vmap, faster on a CPU) equals vmap over one seed."""
+    from nail_jax.runner import over_seeds
+
+    trainer, expert = build(_tiny("nail"))
+    keys = seed_keys(0, 1)
+    single_init = jax.jit(over_seeds(trainer.init, 1))
+    vmap_init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None)))
+    s1, s2 = single_init(keys, expert), vmap_init(keys, expert)
+    chex.assert_trees_all_close(s1, s2, rtol=1e-5, atol=1e-6)
+    s1, m1 = jax.jit(over_seeds(trainer.run_epoch, 1))(s1, expert)
+    s2, m2 = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)))(s2, expert)
+    chex.assert_trees_all_equal_shapes(m1, m2)
+    chex.assert_trees_all_close(m1, m2, rtol=1e-4, atol=1e-5)
