@@ -11,14 +11,15 @@ One training iteration of the ``halfcheetah`` preset (64 envs, batch 256, 8 SAC 
   replay_sample    sampling the iteration's 8 x 256 SAC transitions from a full 1M buffer
   relabel          discriminator logits and ``log pi_ref`` of those 8 x 256 transitions
   disc_update      one discriminator step with gradient penalty (256 policy + 256 expert)
-  sac_rl           8 SAC updates as rl and AIL run them (learned temperature)
-  sac_nail         8 SAC updates with NAIL's ``log pi_ref`` soft terms (``reference_kl``)
+  sac_rl_plain     8 SAC updates as rl and AIL run them (learned temperature), one seed
+  sac_nail_plain   8 SAC updates with NAIL's ``log pi_ref`` soft terms (``reference_kl``)
   eval_per_iter    the epoch's evaluation (8 episodes x 1,000 steps) divided by the
                    iterations of a 10,240-step epoch
 
-Then the same 8 NAIL SAC updates vmapped over 1, 4 and 8 seeds (time per seed), and, in
-a subprocess pinned to one core (``taskset -c 0``), over 1 seed: how much of the two
-cores one seed already uses. Writes ``experiments/results/profile.json`` and prints a
+Then the same 8 NAIL SAC updates vmapped over 1, 4 and 8 seeds (time per seed, against the
+plain one-seed function that the runner uses for a single seed), and, in a subprocess
+pinned to one core (``taskset -c 0``), the plain one seed: how much of the two cores one
+seed already uses. Writes ``experiments/results/profile.json`` and prints a
 table.
 """
 
@@ -76,6 +77,14 @@ def sac_timings(sz: dict, seeds: tuple[int, ...], reps: int) -> dict:
         def updates(state, batches, keys, sac=sac):
             return jax.lax.scan(lambda st, x: sac.update(st, *x), state, (batches, keys))
 
+        # One seed as the runner runs it: the plain function, no seed axis.
+        k = jax.random.split(jax.random.PRNGKey(1), 5)
+        plain_batches = Transition(
+            jax.random.normal(k[0], (n, b, obs)),
+            jax.random.uniform(k[1], (n, b, act), minval=-0.9, maxval=0.9),
+            jax.random.normal(k[2], (n, b)), jnp.ones((n, b)), jax.random.normal(k[3], (n, b, obs)))
+        out[f"{name}_plain"] = _time(jax.jit(updates), sac.init(jax.random.PRNGKey(0)),
+                                     plain_batches, jax.random.split(k[4], n), reps=reps)
         for s in seeds:
             keys = jax.random.split(jax.random.PRNGKey(0), s)
             state = jax.vmap(sac.init)(keys)
@@ -176,27 +185,29 @@ def main() -> int:
     t = times
     common = t["env_step"] + t["replay_sample"] + t["eval_per_iter"]
     model = {
-        "rl": common + t["sac_rl_x1"],
-        "ail": common + t["sac_rl_x1"] + t["disc_update"] + t["relabel"],
-        "nail": common + t["sac_nail_x1"] + t["disc_update"] + t["relabel"],
+        "rl": common + t["sac_rl_plain"],
+        "ail": common + t["sac_rl_plain"] + t["disc_update"] + t["relabel"],
+        "nail": common + t["sac_nail_plain"] + t["disc_update"] + t["relabel"],
     }
     result["iteration_seconds_model"] = model
     steps = sz["num_envs"]
     print(f"per-iteration pieces ({steps} envs, batch {sz['batch']}, {sz['updates']} SAC updates)")
-    for name in ("env_step", "replay_sample", "relabel", "disc_update", "sac_rl_x1",
-                 "sac_nail_x1", "eval_per_iter"):
+    for name in ("env_step", "replay_sample", "relabel", "disc_update", "sac_rl_plain",
+                 "sac_nail_plain", "eval_per_iter"):
         print(f"  {name:<16} {1e3 * t[name]:8.2f} ms")
     print("sum of pieces per iteration -> env steps/s")
     for name, sec in model.items():
         print(f"  {name:<16} {1e3 * sec:8.2f} ms  {steps / sec:8,.0f}/s  "
               f"({sec / model['rl']:.2f}x rl's time)")
-    print("8 NAIL SAC updates vmapped over seeds: time per seed")
+    print("8 NAIL SAC updates, time per seed (throughput against one plain seed)")
+    plain = t["sac_nail_plain"]
+    print(f"  1 seed, plain    {1e3 * plain:8.2f} ms  (1.00x)")
     for s in (1, 4, 8):
         per = t[f"sac_nail_x{s}"] / s
-        print(f"  {s} seed(s)        {1e3 * per:8.2f} ms  ({t['sac_nail_x1'] / per:.2f}x 1 seed)")
-    if "sac_nail_x1_one_core" in t:
-        print(f"  1 seed, 1 core   {1e3 * t['sac_nail_x1_one_core']:8.2f} ms  "
-              f"(2 cores are {t['sac_nail_x1_one_core'] / t['sac_nail_x1']:.2f}x faster)")
+        print(f"  {s} seed(s), vmap {1e3 * per:8.2f} ms  ({plain / per:.2f}x)")
+    if "sac_nail_plain_one_core" in t:
+        one = t["sac_nail_plain_one_core"]
+        print(f"  1 seed, 1 core   {1e3 * one:8.2f} ms  (2 cores are {one / plain:.2f}x faster)")
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
