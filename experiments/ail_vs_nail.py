@@ -21,8 +21,10 @@ Reported per env and algorithm (computed from ``metrics.jsonl``):
                      discriminator BCE from ln 2, and the oscillation amplitude, the standard
                      deviation of the per-epoch BCE (mean over seeds)
 
-Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, the runs'
-config/metrics/summary files, one figure per env) and prints the tables.
+Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, whose rows for other
+envs and algorithms are kept; the runs' config/metrics/summary files; one figure per env) and
+prints the tables. A run missing from ``--out`` (a fresh checkout) is read from its committed
+copy there, so ``--analyse-only`` rebuilds every table.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ import csv
 import json
 import math
 import pathlib
-import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -41,6 +41,8 @@ from scipy.stats import trim_mean
 
 from nail_jax.plotting import plot_runs
 from nail_jax.runner import read_metrics
+
+from study_runs import fmt, keep_results, train_run
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
 # name -> (algo, --set overrides). "ail" and "nail" are the algorithms with their defaults
@@ -102,26 +104,17 @@ def summarize(env: str, algo: str, seeds: list[dict]) -> dict:
     }
 
 
-def train(env: str, name: str, run_dir: pathlib.Path, seeds: int, steps: int) -> None:
-    if (run_dir / "summary.json").exists():
-        print(f"{run_dir}: done, reusing it", flush=True)
-        return
-    if (run_dir / "checkpoints").exists():
-        cmd = ["nail-jax", "train", "--resume", str(run_dir), "--steps", str(steps)]
-    else:
-        algo, overrides = ALGOS[name]
-        cmd = ["nail-jax", "train", "--algo", algo, "--env", env, "--seeds", str(seeds),
-               "--steps", str(steps), "--out", str(run_dir), "--checkpoint-every", "5"]
-        for key, value in overrides.items():
-            cmd += ["--set", f"{key}={value}"]
-    print(" ".join(cmd), flush=True)
-    subprocess.run([*cmd, "--no-progress"], check=True)
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+def write_rows(path: pathlib.Path, rows: list[dict]) -> None:
+    """Write ``rows`` to the CSV ``path``, keeping its rows of other (env, algo) pairs."""
+    done = {(r["env"], r["algo"]) for r in rows}
+    kept = []
+    if path.exists():
+        with open(path, newline="") as f:
+            kept = [r for r in csv.DictReader(f) if (r["env"], r["algo"]) not in done]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept + rows)
 
 
 def main() -> int:
@@ -143,36 +136,29 @@ def main() -> int:
         for algo in args.algos:
             run_dir = out / env / algo
             if not args.analyse_only:
-                train(env, algo, run_dir, args.seeds, args.steps)
-            records = read_metrics(run_dir)
+                train_run(run_dir, ALGOS[algo][0], env, args.seeds, args.steps, ALGOS[algo][1])
+            src = keep_results(run_dir, RESULTS / env / algo)
+            records = read_metrics(src) if src else []
             if not records:
                 print(f"{run_dir}: no metrics yet, skipped", file=sys.stderr)
                 continue
-            num_seeds = json.loads((run_dir / "config.json").read_text())["num_seeds"]
+            num_seeds = json.loads((src / "config.json").read_text())["num_seeds"]
             seeds = [per_seed_stats(records, s) for s in range(num_seeds)]
             per_seed_rows += [{"env": env, "algo": algo, **s} for s in seeds]
             summary_rows.append(summarize(env, algo, seeds))
-            dest = RESULTS / env / algo
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("config.json", "metrics.jsonl", "summary.json"):
-                if (run_dir / name).exists():
-                    shutil.copy2(run_dir / name, dest / name)
-            run_dirs.append(run_dir)
+            run_dirs.append(src)
         if run_dirs:
             plot_runs(run_dirs, RESULTS / f"{env}.png", labels=[d.name.upper() for d in run_dirs])
     for name, rows in (("per_seed.csv", per_seed_rows), ("summary.csv", summary_rows)):
         if rows:
-            with open(RESULTS / name, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            write_rows(RESULTS / name, rows)
     cols = ["env", "algo", "seeds", "env_steps", "final_mean", "final_std", "best_mean",
             "iqm_final", "iqm_ci_low", "iqm_ci_high", "reached_0.8", "dip_fraction",
             "bce_mean", "bce_distance_ln2", "bce_amplitude"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in summary_rows:
-        print("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
+        print("| " + " | ".join(fmt(row[c]) for c in cols) + " |")
     print(f"\nwrote {RESULTS}/summary.csv, per_seed.csv and one figure per env")
     return 0
 

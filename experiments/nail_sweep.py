@@ -7,7 +7,8 @@
 Each variant is ``nail-jax train`` on the halfcheetah preset (4 bundled demonstration
 trajectories) with ``--seeds 2`` (seeds 0 and 1, the same keys as seeds 0-1 of
 ``ail_vs_nail.py``) for ``--steps`` env steps, plus the variant's ``--set`` overrides. A
-finished run (``summary.json``) is reused and an interrupted one resumed.
+finished run (``summary.json``) is reused and an interrupted one resumed
+(to ``--steps``); a variant not in ``--out`` is read from its committed copy.
 
 The report gives, per variant, the mean normalised score over the 2 seeds at a few env
 steps, the final temperature, policy entropy, ``log pi_ref`` and discriminator BCE, and
@@ -23,14 +24,14 @@ from __future__ import annotations
 import argparse
 import csv
 import pathlib
-import shutil
-import subprocess
 import sys
 
 import numpy as np
 
 from nail_jax.plotting import plot_runs
 from nail_jax.runner import read_metrics
+
+from study_runs import fmt, keep_results, train_run
 
 ROOT = pathlib.Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "nail_sweep"
@@ -57,23 +58,6 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 REPORT_STEPS = (110_592, 182_272, 264_192)
 
 
-def train(name: str, run_dir: pathlib.Path, steps: int) -> None:
-    algo, overrides = VARIANTS[name]
-    if (run_dir / "summary.json").exists():
-        print(f"{name}: reusing {run_dir}")
-        return
-    if (run_dir / "metrics.jsonl").exists():
-        cmd = ["nail-jax", "train", "--resume", str(run_dir), "--no-progress"]
-    else:
-        cmd = ["nail-jax", "train", "--algo", algo, "--env", "halfcheetah", "--seeds", "2",
-               "--steps", str(steps), "--out", str(run_dir), "--checkpoint-every", "5",
-               "--no-progress"]
-        for k, v in overrides.items():
-            cmd += ["--set", f"{k}={v}"]
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-
-
 def row_for(name: str, records: list[dict]) -> dict:
     records = [r for r in records if r["seed"] in (0, 1)]
     by_step: dict[int, list[dict]] = {}
@@ -93,12 +77,6 @@ def row_for(name: str, records: list[dict]) -> dict:
     return row
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
@@ -109,7 +87,8 @@ def main() -> int:
     out = pathlib.Path(args.out)
     if not args.analyse_only:
         for name in args.only:
-            train(name, out / name, args.steps)
+            algo, overrides = VARIANTS[name]
+            train_run(out / name, algo, "halfcheetah", 2, args.steps, overrides)
 
     rows = []
     for name, path in (("study_ail", STUDY / "ail"), ("study_nail_alpha1", STUDY / "nail_alpha1")):
@@ -118,16 +97,11 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     plotted = []
     for name in VARIANTS:
-        run_dir = out / name
-        if not (run_dir / "metrics.jsonl").exists():
+        src = keep_results(out / name, RESULTS / name)
+        if src is None:
             continue
-        plotted.append(run_dir)
-        rows.append(row_for(name, read_metrics(run_dir)))
-        dest = RESULTS / name
-        dest.mkdir(exist_ok=True)
-        for f in ("config.json", "metrics.jsonl", "summary.json"):
-            if (run_dir / f).exists():
-                shutil.copy2(run_dir / f, dest / f)
+        plotted.append(src)
+        rows.append(row_for(name, read_metrics(src)))
     if not rows:
         print("no runs found", file=sys.stderr)
         return 1
@@ -136,10 +110,10 @@ def main() -> int:
         writer = csv.DictWriter(f, keys)
         writer.writeheader()
         writer.writerows(rows)
-    widths = [max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys]
+    widths = [max(len(k), *(len(fmt(r.get(k), ".3g")) for r in rows)) for k in keys]
     print("  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True)))
     for r in rows:
-        print("  ".join(_fmt(r.get(k)).rjust(w) for k, w in zip(keys, widths, strict=True)))
+        print("  ".join(fmt(r.get(k), ".3g").rjust(w) for k, w in zip(keys, widths, strict=True)))
     if plotted:
         plot_runs(plotted, RESULTS / "halfcheetah.png", labels=[d.name for d in plotted])
     print(f"wrote {RESULTS / 'summary.csv'} and halfcheetah.png")

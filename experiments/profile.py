@@ -77,26 +77,23 @@ def sac_timings(sz: dict, seeds: tuple[int, ...], reps: int) -> dict:
         def updates(state, batches, keys, sac=sac):
             return jax.lax.scan(lambda st, x: sac.update(st, *x), state, (batches, keys))
 
-        # One seed as the runner runs it: the plain function, no seed axis.
-        k = jax.random.split(jax.random.PRNGKey(1), 5)
-        plain_batches = Transition(
-            jax.random.normal(k[0], (n, b, obs)),
-            jax.random.uniform(k[1], (n, b, act), minval=-0.9, maxval=0.9),
-            jax.random.normal(k[2], (n, b)), jnp.ones((n, b)), jax.random.normal(k[3], (n, b, obs)))
-        out[f"{name}_plain"] = _time(jax.jit(updates), sac.init(jax.random.PRNGKey(0)),
-                                     plain_batches, jax.random.split(k[4], n), reps=reps)
-        for s in seeds:
-            keys = jax.random.split(jax.random.PRNGKey(0), s)
-            state = jax.vmap(sac.init)(keys)
+        def batches(lead: tuple[int, ...]):
+            """Random SAC batches and update keys with leading axes ``lead + (n,)``."""
             k = jax.random.split(jax.random.PRNGKey(1), 5)
-            batches = Transition(
-                jax.random.normal(k[0], (s, n, b, obs)),
-                jax.random.uniform(k[1], (s, n, b, act), minval=-0.9, maxval=0.9),
-                jax.random.normal(k[2], (s, n, b)), jnp.ones((s, n, b)),
-                jax.random.normal(k[3], (s, n, b, obs)))
-            step_keys = jax.random.split(k[4], (s, n))
-            fn = jax.jit(jax.vmap(updates))
-            out[f"{name}_x{s}"] = _time(fn, state, batches, step_keys, reps=reps)
+            shape = (*lead, n, b)
+            return Transition(
+                jax.random.normal(k[0], (*shape, obs)),
+                jax.random.uniform(k[1], (*shape, act), minval=-0.9, maxval=0.9),
+                jax.random.normal(k[2], shape), jnp.ones(shape),
+                jax.random.normal(k[3], (*shape, obs))), jax.random.split(k[4], (*lead, n))
+
+        # One seed as the runner runs it: the plain function, no seed axis.
+        out[f"{name}_plain"] = _time(jax.jit(updates), sac.init(jax.random.PRNGKey(0)),
+                                     *batches(()), reps=reps)
+        for s in seeds:
+            state = jax.vmap(sac.init)(jax.random.split(jax.random.PRNGKey(0), s))
+            out[f"{name}_x{s}"] = _time(jax.jit(jax.vmap(updates)), state, *batches((s,)),
+                                        reps=reps)
     return out
 
 
@@ -160,7 +157,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reps", type=int, default=30)
-    parser.add_argument("--out", default=str(RESULTS / "profile.json"))
+    parser.add_argument("--out", default=None,
+                        help="JSON file (default: experiments/results/profile.json; with "
+                             "--quick, runs/profile_quick.json, so a check never replaces "
+                             "the measured results)")
     parser.add_argument("--sac-only-seeds", type=int, nargs="+", default=None,
                         help=argparse.SUPPRESS)  # used by the one-core subprocess
     args = parser.parse_args()
@@ -208,10 +208,11 @@ def main() -> int:
     if "sac_nail_plain_one_core" in t:
         one = t["sac_nail_plain_one_core"]
         print(f"  1 seed, 1 core   {1e3 * one:8.2f} ms  (2 cores are {one / plain:.2f}x faster)")
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as f:
+    out = args.out or ("runs/profile_quick.json" if args.quick else RESULTS / "profile.json")
+    pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
         json.dump(result, f, indent=1)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 

@@ -2,6 +2,8 @@ import gc
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -181,6 +183,17 @@ def test_demos_list_shows_bundled(capsys):
     assert cli.main(["demos", "list"]) == 0
     out = capsys.readouterr().out
     assert "point_mass" in out and "episodes" in out
+
+
+def test_python_dash_m_is_the_cli():
+    # The study scripts call `python -m nail_jax` so that an unactivated venv works.
+    proc = subprocess.run([sys.executable, "-m", "nail_jax", "demos", "list"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "point_mass" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "nail_jax", "train", "--algo", "bogus"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "bogus" in proc.stderr
 
 
 def test_no_arguments_runs_the_default(monkeypatch):
