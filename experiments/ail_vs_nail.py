@@ -53,6 +53,9 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     # NAIL with a KL to pi_ref of weight 1 (the note's bound at temperature 1): the default
     # before the halfcheetah preset set NAIL's temperature to 0.1 (README, Results).
     "nail_alpha1": ("nail", {"sac.fixed_alpha": "1"}),
+    # log pi_ref at weight 0.1 and SAC's learned temperature, which holds the entropy at
+    # -|A| as in AIL (at the fixed temperature 0.1 nothing holds it; experiments/nail_sweep.py).
+    "nail_kl0.1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}),
 }
 
 
