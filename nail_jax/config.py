@@ -160,12 +160,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 # short enough to finish in minutes on a 2-core CPU (see the README for what it reaches).
 PRESETS["default"] = {**PRESETS["halfcheetah"], "total_steps": 8_192 + 9 * 10_240}
 
-# Settings of a preset for one algorithm only, applied after the preset. On halfcheetah NAIL's
-# KL to pi_ref at weight (temperature) 0.1 learned far faster than at 1, the bound's
-# temperature (experiments/nail_sweep.py, README Results); hopper takes the same, untested.
+# Settings of a preset for one algorithm only, applied after the preset (README Results).
+# halfcheetah: NAIL's KL to pi_ref at weight (temperature) 0.1 beat weight 1, the bound's
+# temperature (5 seeds x 500k: 0.62 against 0.54). hopper: at a fixed 0.1 the entropy
+# collapses and 4 of 5 seeds get stuck (0.14); log pi_ref at weight 0.1 with SAC's learned
+# temperature (entropy held at -|A|) reached 0.87 (IQM 0.98; AIL 0.92).
 ALGO_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "halfcheetah": {"nail": {"sac.fixed_alpha": 0.1}},
-    "hopper": {"nail": {"sac.fixed_alpha": 0.1}},
+    "hopper": {"nail": {"sac.fixed_alpha": None, "sac.kl_weight": 0.1}},
 }
 ALGO_PRESETS["default"] = ALGO_PRESETS["halfcheetah"]
 
