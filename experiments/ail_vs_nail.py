@@ -46,7 +46,9 @@ from study_runs import fmt, keep_results, train_run
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
 # name -> (algo, --set overrides). "ail" and "nail" are the algorithms with their defaults
-# and the env's preset; other names are variants kept for comparison.
+# and the env's preset; other names are variants kept for comparison. The committed hopper
+# "nail" run predates the hopper preset's change to nail_kl0.1_alpha_auto: it ran NAIL at
+# temperature 0.1 (its config.json records every setting).
 ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     "ail": ("ail", {}),
     "nail": ("nail", {}),
