@@ -54,6 +54,14 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     # log pi_ref at weight 0.1 with SAC's learned temperature, which holds the entropy at
     # -|A| as in AIL (at a fixed temperature 0.1 the entropy keeps falling).
     "nail_kl0.1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}),
+    # The two knobs of the epoch structure (issue 6), each on top of nail_kl0.1_alpha_auto:
+    # the discriminator fits only the last epoch's worth of policy samples (10,240
+    # transitions) instead of the whole replay buffer ...
+    "nail_kl0.1_window_epoch": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1",
+                                         "disc_window": "10240"}),
+    # ... or pi_ref is swapped 4x as often (epochs of 2,560 env steps instead of 10,240).
+    "nail_kl0.1_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1",
+                                      "epoch_steps": "2560"}),
 }
 REPORT_STEPS = (110_592, 182_272, 264_192)
 
