@@ -2,7 +2,7 @@
 
     python experiments/ail_vs_nail.py --envs halfcheetah --seeds 5 --steps 501760
     python experiments/ail_vs_nail.py --envs halfcheetah --analyse-only   # tables from runs
-    python experiments/ail_vs_nail.py --envs halfcheetah --algos ail nail nail_alpha1
+    python experiments/ail_vs_nail.py --envs hopper --algos ail nail nail_alpha0.1
 
 For each env and algorithm (or variant, see ``ALGOS``) one vmapped run of ``--seeds`` seeds goes to
 ``OUT/<env>/<algo>`` through ``nail-jax train`` (the env's preset, its 4 bundled
@@ -22,9 +22,10 @@ Reported per env and algorithm (computed from ``metrics.jsonl``):
                      deviation of the per-epoch BCE (mean over seeds)
 
 Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, whose rows for other
-envs and algorithms are kept; the runs' config/metrics/summary files; one figure per env) and
-prints the tables. A run missing from ``--out`` (a fresh checkout) is read from its committed
-copy there, so ``--analyse-only`` rebuilds every table.
+envs are kept; the runs' config/metrics/summary files; one figure per env) and prints the
+tables. Tables and figures cover every variant of ``ALGOS`` with results for the env, not
+only those trained now. A run missing from ``--out`` (a fresh checkout) is read from its
+committed copy there, so ``--analyse-only`` rebuilds every table.
 """
 
 from __future__ import annotations
@@ -45,19 +46,19 @@ from nail_jax.runner import read_metrics
 from study_runs import fmt, keep_results, train_run
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
-# name -> (algo, --set overrides). "ail" and "nail" are the algorithms with their defaults
-# and the env's preset; other names are variants kept for comparison. The committed hopper
-# "nail" run predates the hopper preset's change to nail_kl0.1_alpha_auto: it ran NAIL at
-# temperature 0.1 (its config.json records every setting).
+# name -> (algo, --set overrides). Every NAIL setting is spelled out, so that a name keeps
+# its meaning when a preset changes (each run's config.json records every setting).
 ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     "ail": ("ail", {}),
-    "nail": ("nail", {}),
-    # NAIL with a KL to pi_ref of weight 1 (the note's bound at temperature 1): the default
-    # before the halfcheetah preset set NAIL's temperature to 0.1 (README, Results).
-    "nail_alpha1": ("nail", {"sac.fixed_alpha": "1"}),
-    # log pi_ref at weight 0.1 and SAC's learned temperature, which holds the entropy at
-    # -|A| as in AIL (at the fixed temperature 0.1 nothing holds it; experiments/nail_sweep.py).
-    "nail_kl0.1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}),
+    # The Brax presets' NAIL: log pi_ref at weight 0.1 and SAC's learned temperature, which
+    # holds the entropy at -|A| as in AIL. (These runs were made as nail_kl0.1_alpha_auto.)
+    "nail": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}),
+    # A KL to pi_ref of weight (temperature) 0.1 and no other entropy term: the bound of
+    # eq. 7 for the reward -log r / 0.1; the halfcheetah preset's NAIL until the 5-seed
+    # halfcheetah run of "nail" (these runs were made as "nail" then).
+    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "sac.kl_weight": "none"}),
+    # The same at weight 1, the note's bound as written: NAIL's default before the sweep.
+    "nail_alpha1": ("nail", {"sac.fixed_alpha": "1", "sac.kl_weight": "none"}),
 }
 
 
@@ -110,12 +111,12 @@ def summarize(env: str, algo: str, seeds: list[dict]) -> dict:
 
 
 def write_rows(path: pathlib.Path, rows: list[dict]) -> None:
-    """Write ``rows`` to the CSV ``path``, keeping its rows of other (env, algo) pairs."""
-    done = {(r["env"], r["algo"]) for r in rows}
+    """Write ``rows`` to the CSV ``path``, keeping its rows of other envs."""
+    done = {r["env"] for r in rows}
     kept = []
     if path.exists():
         with open(path, newline="") as f:
-            kept = [r for r in csv.DictReader(f) if (r["env"], r["algo"]) not in done]
+            kept = [r for r in csv.DictReader(f) if r["env"] not in done]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]), restval="", extrasaction="ignore")
         writer.writeheader()
@@ -126,7 +127,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=["halfcheetah", "hopper"])
     parser.add_argument("--algos", nargs="+", choices=sorted(ALGOS), default=["ail", "nail"],
-                        help="algorithms and variants to train and report (default: ail nail)")
+                        help="algorithms and variants to train (default: ail nail)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=501_760)
     parser.add_argument("--out", default="runs/ail_vs_nail")
@@ -137,15 +138,17 @@ def main() -> int:
     per_seed_rows, summary_rows = [], []
     RESULTS.mkdir(parents=True, exist_ok=True)
     for env in args.envs:
+        if not args.analyse_only:
+            for algo in args.algos:
+                train_run(out / env / algo, ALGOS[algo][0], env, args.seeds, args.steps,
+                          ALGOS[algo][1])
         run_dirs = []
-        for algo in args.algos:
-            run_dir = out / env / algo
-            if not args.analyse_only:
-                train_run(run_dir, ALGOS[algo][0], env, args.seeds, args.steps, ALGOS[algo][1])
-            src = keep_results(run_dir, RESULTS / env / algo)
+        for algo in ALGOS:
+            src = keep_results(out / env / algo, RESULTS / env / algo)
             records = read_metrics(src) if src else []
             if not records:
-                print(f"{run_dir}: no metrics yet, skipped", file=sys.stderr)
+                if algo in args.algos:
+                    print(f"{out / env / algo}: no metrics yet, skipped", file=sys.stderr)
                 continue
             num_seeds = json.loads((src / "config.json").read_text())["num_seeds"]
             seeds = [per_seed_stats(records, s) for s in range(num_seeds)]

@@ -160,13 +160,12 @@ def test_subsampled_demonstrations_train():
 
 
 def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
-    assert make_config("nail", "halfcheetah").sac.fixed_alpha == 0.1
-    assert make_config("nail", "default").sac.fixed_alpha == 0.1
+    for preset in ("halfcheetah", "hopper", "default"):
+        sac = make_config("nail", preset).sac
+        assert sac.fixed_alpha is None and sac.kl_weight == 0.1 and sac.reference_kl
+        assert make_config("ail", preset).sac.kl_weight is None
     assert make_config("ail", "halfcheetah").sac.fixed_alpha is None
     assert make_config("nail", "point_mass").sac.fixed_alpha == 1.0
-    hopper = make_config("nail", "hopper").sac
-    assert hopper.fixed_alpha is None and hopper.kl_weight == 0.1 and hopper.reference_kl
-    assert make_config("ail", "hopper").sac.kl_weight is None
     config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1"})
     assert config.sac.fixed_alpha == 1.0 and config.sac.reference_kl
 
