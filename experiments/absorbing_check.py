@@ -1,0 +1,77 @@
+"""Does terminating pay? The discriminator's reward for live states against the absorbing state.
+
+    python experiments/absorbing_check.py runs/hopper_seed4/nail [more run dirs]
+
+For each run (seed index 0, its latest checkpoint) this prints, over the most recent 10,240
+policy transitions in the replay buffer: the share of absorbing transitions (against the
+demonstrations' share), the discriminator's mean ``log r`` on live policy states and on
+the demonstrations, and ``log r`` of the absorbing state (action zeroed, as the trainer
+feeds it). With the AIL/NAIL reward ``-log r``, a live step costs ``log r(s, a)`` and each
+step in the absorbing state ``log r(s_abs)``; when the second is the smaller cost, ending
+the episode early pays (README, hopper study).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nail_jax import checkpoint as ckpt
+from nail_jax.config import config_from_dict
+from nail_jax.discriminator import make_discriminator
+from nail_jax.envs import absorbing_obs
+from nail_jax.runner import seed_keys
+from nail_jax.trainer import build
+
+RECENT = 10_240
+
+
+def check(run_dir: pathlib.Path) -> str:
+    saved = json.loads((run_dir / "config.json").read_text())
+    config = config_from_dict(saved["config"])
+    if not config.absorbing or config.algo == "rl":
+        return f"{run_dir}: not an imitation run with absorbing states"
+    trainer, expert = build(config)
+    init = jax.vmap(trainer.init, in_axes=(0, None))
+    abstract = jax.eval_shape(init, seed_keys(saved["seed"], saved["num_seeds"]), expert)
+    epoch, state, _ = ckpt.restore(run_dir, abstract)
+    state = jax.tree.map(lambda x: x[0], state)
+    obs_size, action_size = expert.obs.shape[1], expert.action.shape[1]
+    disc = make_discriminator(obs_size, action_size, config.disc)
+
+    def log_r(obs, action):  # the absorbing state's action is zeroed, as in training
+        return np.asarray(disc.log_ratio(state.disc, obs, action * (1.0 - obs[:, -1:])))
+
+    replay = state.replay
+    capacity = replay.data.obs.shape[0]
+    idx = (int(replay.position) - 1 - np.arange(min(RECENT, int(replay.size)))) % capacity
+    obs, action = replay.data.obs[idx], replay.data.action[idx]
+    policy_abs = np.asarray(obs[:, -1] > 0.5)
+    expert_abs = np.asarray(expert.obs[:, -1] > 0.5)
+    policy_lr = log_r(obs, action)
+    expert_lr = log_r(expert.obs, expert.action)
+    absorbing_lr = float(log_r(absorbing_obs(obs_size - 1)[None], jnp.zeros((1, action_size)))[0])
+    alive = float(policy_lr[~policy_abs].mean())
+    return (f"{run_dir} (epoch {epoch}): absorbing share {policy_abs.mean():.3f} of the last "
+            f"{len(idx)} policy transitions (demonstrations {expert_abs.mean():.3f}); mean log r "
+            f"on live policy states {alive:.2f}, on demonstrations "
+            f"{float(expert_lr[~expert_abs].mean()):.2f}; log r of the absorbing state "
+            f"{absorbing_lr:.2f}; terminating pays: {absorbing_lr < alive}")
+
+
+def main() -> int:
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    for name in sys.argv[1:]:
+        print(check(pathlib.Path(name)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
