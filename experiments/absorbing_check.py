@@ -13,7 +13,6 @@ the episode early pays (README, hopper study).
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
@@ -21,26 +20,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax import checkpoint as ckpt
-from nail_jax.config import config_from_dict
 from nail_jax.discriminator import make_discriminator
 from nail_jax.envs import absorbing_obs
-from nail_jax.runner import seed_keys
-from nail_jax.trainer import build
+from nail_jax.runner import restore_run
 
 RECENT = 10_240
 
 
 def check(run_dir: pathlib.Path) -> str:
-    saved = json.loads((run_dir / "config.json").read_text())
-    config = config_from_dict(saved["config"])
+    run = restore_run(run_dir)
+    config, expert, epoch = run.config, run.expert, run.epoch
     if not config.absorbing or config.algo == "rl":
         return f"{run_dir}: not an imitation run with absorbing states"
-    trainer, expert = build(config)
-    init = jax.vmap(trainer.init, in_axes=(0, None))
-    abstract = jax.eval_shape(init, seed_keys(saved["seed"], saved["num_seeds"]), expert)
-    epoch, state, _ = ckpt.restore(run_dir, abstract)
-    state = jax.tree.map(lambda x: x[0], state)
+    state = jax.tree.map(lambda x: x[0], run.state)
     obs_size, action_size = expert.obs.shape[1], expert.action.shape[1]
     disc = make_discriminator(obs_size, action_size, config.disc)
 

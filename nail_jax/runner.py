@@ -385,13 +385,31 @@ def _load_run_config(run_dir: pathlib.Path) -> dict:
     return saved
 
 
-def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):
-    """The trained policy of one seed of a run, as a jittable ``policy(obs, key=None)``.
+@dataclasses.dataclass(frozen=True)
+class RestoredRun:
+    """A run rebuilt from its directory and one of its checkpoints.
 
-    ``obs`` is ``[..., O]``, the env's own observation (the absorbing flag, if the run
-    used one, is added inside); ``key=None`` gives the deterministic action ``tanh(mean)``,
-    a PRNG key a sample. Observation normalisation is applied inside.
-    Returns ``(policy, config)``.
+    Attributes:
+      config: the run's ``TrainConfig``.
+      trainer, expert: what :func:`nail_jax.trainer.build` makes of ``config``.
+      epoch: the checkpoint's epoch.
+      state: the ``TrainState`` of every seed (leading ``[S]`` axis), on one local device.
+    """
+
+    config: TrainConfig
+    trainer: Any
+    expert: Any
+    epoch: int
+    state: Any
+
+
+def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
+                epoch: int | None = None) -> RestoredRun:
+    """Rebuilds a run's functions and restores checkpoint ``epoch`` (default: the latest).
+
+    Raises RunError when ``run_dir`` holds no run or no checkpoint, or when ``seed_index``
+    (the seed the caller will read) is out of range; CheckpointError when the checkpoint
+    does not match the run.
     """
     run_dir = pathlib.Path(run_dir)
     saved = _load_run_config(run_dir)
@@ -401,8 +419,21 @@ def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | N
     trainer, expert = build(config)
     init = jax.vmap(trainer.init, in_axes=(0, None))
     abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), expert)
-    _, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
-    sac_state = jax.tree.map(lambda x: x[seed_index], state.sac)
+    restored_epoch, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
+    return RestoredRun(config, trainer, expert, restored_epoch, state)
+
+
+def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):
+    """The trained policy of one seed of a run, as a jittable ``policy(obs, key=None)``.
+
+    ``obs`` is ``[..., O]``, the env's own observation (the absorbing flag, if the run
+    used one, is added inside); ``key=None`` gives the deterministic action ``tanh(mean)``,
+    a PRNG key a sample. Observation normalisation is applied inside.
+    Returns ``(policy, config)``.
+    """
+    run = restore_run(run_dir, seed_index, epoch)
+    config, trainer = run.config, run.trainer
+    sac_state = jax.tree.map(lambda x: x[seed_index], run.state.sac)
     snapshot = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
 
     def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
