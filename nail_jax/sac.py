@@ -18,6 +18,12 @@
   narrow. ``w = alpha < 1`` is the bound of eq. 7 for the reward ``r / alpha``;
   ``reward_scale`` scales ``r`` alone. ``log pi_ref`` is evaluated at the pre-tanh sample,
   so it stays exact where actions saturate.
+- Absorbing states (DAC): with ``make_sac(..., absorbing=True)`` the last observation
+  feature flags the absorbing state that follows a termination. No action is taken there
+  in the real task, so no soft term is earned or paid there: the target's soft terms are
+  dropped where ``s'`` is absorbing, and the actor and temperature losses average over the
+  other states only. Otherwise a policy could earn ``alpha * (H_max - H_live)`` per step
+  forever by terminating and acting at maximum entropy in the absorbing state.
 """
 
 from __future__ import annotations
@@ -165,8 +171,12 @@ class SAC:
     log_prob: Callable[..., jax.Array]
 
 
-def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -> SAC:
+def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
+             absorbing: bool = False) -> SAC:
     """Builds an SAC learner for ``[obs_size]`` observations and ``[action_size]`` actions.
+
+    With ``absorbing`` the last observation feature is DAC's absorbing-state flag (1 in
+    the absorbing state, 0 elsewhere); see the module docstring for what changes.
 
     Metrics of ``update``: ``critic_loss``, ``actor_loss``, ``alpha_loss``, ``alpha``,
     ``entropy`` (``-mean log pi``), ``q_mean``, ``target_mean``.
@@ -235,22 +245,32 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
         next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
         # With reference_kl the soft value gains + w log pi_ref(a'|s') (for a' ~ pi).
         bonus = ref_bonus(state, alpha, batch.next_obs, next_u)
+        live = live_mask(batch.next_obs)  # no soft terms in the absorbing state
         target = td_target(
-            batch.reward, batch.discount, next_q + bonus[:, None], next_log_prob, alpha,
-            config.discount, config.reward_scale,
+            batch.reward, batch.discount, next_q + (live * bonus)[:, None],
+            live * next_log_prob, alpha, config.discount, config.reward_scale,
         )
         q = q_net.apply(state.normalizer, q_params, batch.obs, batch.action)
         loss = 0.5 * jnp.mean(jnp.sum((q - target[:, None]) ** 2, axis=-1))
         return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
 
+    def live_mask(obs):
+        """``[B]`` 1 for ordinary states, 0 for the absorbing state (all 1 without absorbing)."""
+        if not absorbing:
+            return jnp.ones(obs.shape[:-1])
+        return 1.0 - obs[..., -1]
+
+    def live_mean(x, live):
+        return jnp.sum(live * x) / jnp.maximum(jnp.sum(live), 1.0)
+
     def actor_loss(policy_params, state: SACState, alpha, obs, key):
         action, log_pi, u = sample_pre_tanh(state.normalizer, policy_params, obs, key)
         q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
         q = q + ref_bonus(state, alpha, obs, u)
-        return jnp.mean(alpha * log_pi - q), jax.lax.stop_gradient(log_pi)
+        return live_mean(alpha * log_pi - q, live_mask(obs)), jax.lax.stop_gradient(log_pi)
 
-    def alpha_loss(log_alpha, log_pi):
-        return -jnp.mean(log_alpha * (log_pi + target_entropy)), ()
+    def alpha_loss(log_alpha, log_pi, live):
+        return -live_mean(log_alpha * (log_pi + target_entropy), live), ()
 
     critic_step = make_gradient_step(critic_loss, q_opt)
     actor_step = make_gradient_step(actor_loss, policy_opt)
@@ -273,9 +293,10 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
         policy_params, policy_opt_state, a_loss, log_pi = actor_step(
             state.policy_params, state.policy_opt_state, state, alpha, batch.obs, k_actor
         )
+        live = live_mask(batch.obs)
         if config.fixed_alpha is None:
             log_alpha, alpha_opt_state, t_loss, _ = alpha_step(
-                state.log_alpha, state.alpha_opt_state, log_pi
+                state.log_alpha, state.alpha_opt_state, log_pi, live
             )
         else:
             log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
@@ -294,7 +315,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig()) -
             "actor_loss": a_loss,
             "alpha_loss": t_loss,
             "alpha": alpha,
-            "entropy": -jnp.mean(log_pi),
+            "entropy": -live_mean(log_pi, live),
             **q_metrics,
         }
         return new_state, metrics

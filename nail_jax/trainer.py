@@ -146,7 +146,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     expert_return = demonstrations.expert_return if imitation else float("nan")
     evaluator = make_evaluator(env, config.num_eval_episodes, config.episode_length,
                                config.absorbing)
-    sac = make_sac(obs_size, action_size, config.sac)
+    sac = make_sac(obs_size, action_size, config.sac, absorbing=config.absorbing)
     disc = make_discriminator(obs_size, action_size, config.disc)
     buffer = make_replay_buffer(config.replay_capacity, config.batch_size)
     n_sac = config.sac_updates_per_iteration

@@ -81,6 +81,45 @@ def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, wei
     chex.assert_trees_all_equal(snap.reference.params, new_state.policy_params)
 
 
+def test_absorbing_states_earn_no_soft_terms():
+    """With absorbing=True: no -alpha log pi or w log pi_ref in the target where s' is
+    absorbing, and the actor and temperature losses average over live states only."""
+    cfg = SACConfig(hidden_sizes=(32, 32), reference_kl=True, kl_weight=0.1, init_alpha=0.3)
+    sac = make_sac(5, 2, cfg, absorbing=True)
+    state = sac.init(jax.random.PRNGKey(0))
+    other = make_sac(5, 2, cfg).init(jax.random.PRNGKey(7))
+    state = state.replace(reference=state.reference.replace(params=other.policy_params))
+    batch = _batch(jax.random.PRNGKey(1), obs=5)
+    absorbing = jnp.zeros(5).at[-1].set(1.0)
+    flag = lambda x, rows: x.at[..., -1].set(0.0).at[rows].set(absorbing)  # noqa: E731
+    # rows 0-9 lead into the absorbing state, rows 5-14 are in it
+    batch = batch.replace(obs=flag(batch.obs, slice(5, 15)),
+                          next_obs=flag(batch.next_obs, slice(0, 10)))
+    key = jax.random.PRNGKey(2)
+    new_state, metrics = jax.jit(sac.update)(state, batch, key)
+    k_critic, k_actor = jax.random.split(key)
+    live_next = np.arange(32) >= 10
+    a2, lp2 = sac.sample_action(None, state.policy_params, batch.next_obs, k_critic)
+    ref_lp = sac.log_prob(None, other.policy_params, batch.next_obs, a2)
+    nq = sac.q_network.apply(None, state.target_q_params, batch.next_obs, a2)
+    soft = np.where(live_next, 0.1 * np.asarray(ref_lp) - 0.3 * np.asarray(lp2), 0.0)
+    y = batch.reward + 0.99 * batch.discount * (nq.min(-1) + soft)
+    q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
+    want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+    # actor and temperature: means over the 22 live states of batch.obs
+    live = (np.arange(32) < 5) | (np.arange(32) >= 15)
+    q_state = state.replace(q_params=new_state.q_params)
+    a, lp = sac.sample_action(None, state.policy_params, batch.obs, k_actor)
+    q_pi = sac.q_network.apply(None, q_state.q_params, batch.obs, a).min(-1)
+    ref_pi = sac.log_prob(None, other.policy_params, batch.obs, a)
+    per_state = 0.3 * np.asarray(lp) - (np.asarray(q_pi) + 0.1 * np.asarray(ref_pi))
+    np.testing.assert_allclose(metrics["actor_loss"], per_state[live].mean(), rtol=1e-4)
+    np.testing.assert_allclose(metrics["entropy"], -np.asarray(lp)[live].mean(), rtol=1e-4)
+    want_alpha = -np.mean(np.log(0.3) * (np.asarray(lp)[live] - 2.0))
+    np.testing.assert_allclose(metrics["alpha_loss"], want_alpha, rtol=1e-4)
+
+
 def test_update_jit_equals_nojit_and_targets_move_by_tau():
     sac = make_sac(4, 2, SMALL)
     state = sac.init(jax.random.PRNGKey(0))
