@@ -21,6 +21,11 @@ Reported per env and algorithm (computed from ``metrics.jsonl``):
                      discriminator BCE from ln 2, and the oscillation amplitude, the standard
                      deviation of the per-epoch BCE (mean over seeds)
 
+Statistics use the epochs up to ``--steps`` env steps, so a run extended past the study's
+budget (``--steps 1003520 --algos nail``) still enters the 500k tables at 500k; a call with
+another budget writes ``summary_<steps>.csv``, ``per_seed_<steps>.csv`` and
+``<env>_<steps>.png`` instead.
+
 Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, whose rows for other
 envs are kept; the runs' config/metrics/summary files; one figure per env) and prints the
 tables. Tables and figures cover every variant of ``ALGOS`` with results for the env, not
@@ -46,6 +51,7 @@ from nail_jax.runner import read_metrics
 from study_runs import fmt, keep_results, train_run
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
+STUDY_STEPS = 501_760
 # name -> (algo, --set overrides). Every NAIL setting is spelled out, so that a name keeps
 # its meaning when a preset changes (each run's config.json records every setting).
 ALGOS: dict[str, tuple[str, dict[str, str]]] = {
@@ -129,12 +135,14 @@ def main() -> int:
     parser.add_argument("--algos", nargs="+", choices=sorted(ALGOS), default=["ail", "nail"],
                         help="algorithms and variants to train (default: ail nail)")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=501_760)
+    parser.add_argument("--steps", type=int, default=STUDY_STEPS,
+                        help="env steps per seed: the training budget and the statistics' cut")
     parser.add_argument("--out", default="runs/ail_vs_nail")
     parser.add_argument("--analyse-only", action="store_true",
                         help="only the tables and figures, from runs that exist")
     args = parser.parse_args()
     out = pathlib.Path(args.out)
+    suffix = "" if args.steps == STUDY_STEPS else f"_{args.steps}"
     per_seed_rows, summary_rows = [], []
     RESULTS.mkdir(parents=True, exist_ok=True)
     for env in args.envs:
@@ -145,7 +153,8 @@ def main() -> int:
         run_dirs = []
         for algo in ALGOS:
             src = keep_results(out / env / algo, RESULTS / env / algo)
-            records = read_metrics(src) if src else []
+            records = [r for r in (read_metrics(src) if src else [])
+                       if r["env_steps"] <= args.steps]
             if not records:
                 if algo in args.algos:
                     print(f"{out / env / algo}: no metrics yet, skipped", file=sys.stderr)
@@ -156,10 +165,11 @@ def main() -> int:
             summary_rows.append(summarize(env, algo, seeds))
             run_dirs.append(src)
         if run_dirs:
-            plot_runs(run_dirs, RESULTS / f"{env}.png", labels=[d.name.upper() for d in run_dirs])
-    for name, rows in (("per_seed.csv", per_seed_rows), ("summary.csv", summary_rows)):
+            plot_runs(run_dirs, RESULTS / f"{env}{suffix}.png",
+                      labels=[d.name.upper() for d in run_dirs])
+    for name, rows in (("per_seed", per_seed_rows), ("summary", summary_rows)):
         if rows:
-            write_rows(RESULTS / name, rows)
+            write_rows(RESULTS / f"{name}{suffix}.csv", rows)
     cols = ["env", "algo", "seeds", "env_steps", "final_mean", "final_std", "best_mean",
             "iqm_final", "iqm_ci_low", "iqm_ci_high", "reached_0.8", "dip_fraction",
             "bce_mean", "bce_distance_ln2", "bce_amplitude"]
@@ -167,7 +177,7 @@ def main() -> int:
     print("|" + "---|" * len(cols))
     for row in summary_rows:
         print("| " + " | ".join(fmt(row[c]) for c in cols) + " |")
-    print(f"\nwrote {RESULTS}/summary.csv, per_seed.csv and one figure per env")
+    print(f"\nwrote {RESULTS}/summary{suffix}.csv, per_seed{suffix}.csv and one figure per env")
     return 0
 
 
