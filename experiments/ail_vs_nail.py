@@ -65,7 +65,12 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "sac.kl_weight": "none"}),
     # The same at weight 1, the note's bound as written: NAIL's default before the sweep.
     "nail_alpha1": ("nail", {"sac.fixed_alpha": "1", "sac.kl_weight": "none"}),
+    # Epochs of 2,560 env steps (pi_ref swapped 4x as often) for both algorithms.
+    "ail_epoch2560": ("ail", {"epoch_steps": "2560"}),
+    "nail_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1",
+                                "epoch_steps": "2560"}),
 }
+CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 
 
 def iqm(x: np.ndarray) -> float:
@@ -148,8 +153,10 @@ def main() -> int:
     for env in args.envs:
         if not args.analyse_only:
             for algo in args.algos:
-                train_run(out / env / algo, ALGOS[algo][0], env, args.seeds, args.steps,
-                          ALGOS[algo][1])
+                name, overrides = ALGOS[algo]
+                epoch_steps = int(overrides.get("epoch_steps", 10_240))
+                train_run(out / env / algo, name, env, args.seeds, args.steps, overrides,
+                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
         run_dirs = []
         for algo in ALGOS:
             src = keep_results(out / env / algo, RESULTS / env / algo)

@@ -21,8 +21,10 @@ NAIL_JAX = [sys.executable, "-m", "nail_jax"]
 
 
 def train_run(run_dir: pathlib.Path, algo: str, env: str, seeds: int, steps: int,
-              overrides: dict[str, str] | None = None) -> None:
-    """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted."""
+              overrides: dict[str, str] | None = None, checkpoint_every: int = 5) -> None:
+    """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted.
+
+    A checkpoint is written every ``checkpoint_every`` epochs."""
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return
@@ -30,7 +32,8 @@ def train_run(run_dir: pathlib.Path, algo: str, env: str, seeds: int, steps: int
         args = ["train", "--resume", str(run_dir), "--steps", str(steps)]
     else:
         args = ["train", "--algo", algo, "--env", env, "--seeds", str(seeds),
-                "--steps", str(steps), "--out", str(run_dir), "--checkpoint-every", "5"]
+                "--steps", str(steps), "--out", str(run_dir),
+                "--checkpoint-every", str(checkpoint_every)]
         for key, value in (overrides or {}).items():
             args += ["--set", f"{key}={value}"]
     print("$ nail-jax " + " ".join(args), flush=True)
