@@ -55,17 +55,21 @@ STUDY_STEPS = 501_760
 # name -> (algo, --set overrides). Every NAIL setting is spelled out, so that a name keeps
 # its meaning when a preset changes (each run's config.json records every setting).
 ALGOS: dict[str, tuple[str, dict[str, str]]] = {
-    "ail": ("ail", {}),
+    # Epochs of 10,240 env steps (the halfcheetah preset's) unless the name says otherwise.
+    "ail": ("ail", {"epoch_steps": "10240"}),
     # The Brax presets' NAIL: log pi_ref at weight 0.1 and SAC's learned temperature, which
     # holds the entropy at -|A| as in AIL. (These runs were made as nail_kl0.1_alpha_auto.)
-    "nail": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}),
+    "nail": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1", "epoch_steps": "10240"}),
     # A KL to pi_ref of weight (temperature) 0.1 and no other entropy term: the bound of
     # eq. 7 for the reward -log r / 0.1; the halfcheetah preset's NAIL until the 5-seed
     # halfcheetah run of "nail" (these runs were made as "nail" then).
-    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "sac.kl_weight": "none"}),
+    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "sac.kl_weight": "none",
+                               "epoch_steps": "10240"}),
     # The same at weight 1, the note's bound as written: NAIL's default before the sweep.
-    "nail_alpha1": ("nail", {"sac.fixed_alpha": "1", "sac.kl_weight": "none"}),
-    # Epochs of 2,560 env steps (pi_ref swapped 4x as often) for both algorithms.
+    "nail_alpha1": ("nail", {"sac.fixed_alpha": "1", "sac.kl_weight": "none",
+                             "epoch_steps": "10240"}),
+    # Epochs of 2,560 env steps (pi_ref swapped 4x as often), both algorithms: the hopper
+    # preset since these runs.
     "ail_epoch2560": ("ail", {"epoch_steps": "2560"}),
     "nail_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1",
                                 "epoch_steps": "2560"}),

@@ -165,6 +165,9 @@ def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
         assert sac.fixed_alpha is None and sac.kl_weight == 0.1 and sac.reference_kl
         assert make_config("ail", preset).sac.kl_weight is None
     assert make_config("ail", "halfcheetah").sac.fixed_alpha is None
+    # hopper's shorter epochs are a preset setting, the same for every algorithm
+    assert {make_config(a, "hopper").epoch_steps for a in ("nail", "ail", "rl")} == {2560}
+    assert make_config("nail", "halfcheetah").epoch_steps == 10_240
     assert make_config("nail", "point_mass").sac.fixed_alpha == 1.0
     config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1"})
     assert config.sac.fixed_alpha == 1.0 and config.sac.reference_kl
