@@ -13,6 +13,9 @@ nail-jax expert --env halfcheetah --steps 1000000 --out runs/expert-halfcheetah 
 nail-jax collect --expert runs/expert-halfcheetah --episodes "$EPISODES" \
   --out nail_jax/data/halfcheetah.npz
 
-nail-jax expert --env hopper --steps 500000 --out runs/expert-hopper --no-progress
+# epochs of 10,240 as when the bundled hopper expert was trained (the hopper preset has
+# 2,560 now); that expert also predates SAC's absorbing-state fix (commit d3c0cc8)
+nail-jax expert --env hopper --steps 500000 --set epoch_steps=10240 --out runs/expert-hopper \
+  --no-progress
 nail-jax collect --expert runs/expert-hopper --episodes "$EPISODES" \
   --out nail_jax/data/hopper.npz
