@@ -179,7 +179,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
     the absorbing state, 0 elsewhere); see the module docstring for what changes.
 
     Metrics of ``update``: ``critic_loss``, ``actor_loss``, ``alpha_loss``, ``alpha``,
-    ``entropy`` (``-mean log pi``), ``q_mean``, ``target_mean``.
+    ``entropy`` (``-mean log pi`` over live states), ``q_mean``, ``target_mean``.
     """
     policy_net = make_policy_network(obs_size, action_size, config.hidden_sizes)
     q_net = make_q_network(obs_size, action_size, config.hidden_sizes, config.n_critics)
@@ -238,6 +238,15 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         weight = alpha if config.kl_weight is None else config.kl_weight
         return weight * tanh_gaussian_log_prob_pre_tanh(mean, log_std, u)
 
+    def live_mask(obs):
+        """``[B]`` 1 for ordinary states, 0 for the absorbing state (all 1 without absorbing)."""
+        if not absorbing:
+            return jnp.ones(obs.shape[:-1])
+        return 1.0 - obs[..., -1]
+
+    def live_mean(x, live):
+        return jnp.sum(live * x) / jnp.maximum(jnp.sum(live), 1.0)
+
     def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
         next_action, next_log_prob, next_u = sample_pre_tanh(
             state.normalizer, state.policy_params, batch.next_obs, key
@@ -253,15 +262,6 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         q = q_net.apply(state.normalizer, q_params, batch.obs, batch.action)
         loss = 0.5 * jnp.mean(jnp.sum((q - target[:, None]) ** 2, axis=-1))
         return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
-
-    def live_mask(obs):
-        """``[B]`` 1 for ordinary states, 0 for the absorbing state (all 1 without absorbing)."""
-        if not absorbing:
-            return jnp.ones(obs.shape[:-1])
-        return 1.0 - obs[..., -1]
-
-    def live_mean(x, live):
-        return jnp.sum(live * x) / jnp.maximum(jnp.sum(live), 1.0)
 
     def actor_loss(policy_params, state: SACState, alpha, obs, key):
         action, log_pi, u = sample_pre_tanh(state.normalizer, policy_params, obs, key)
