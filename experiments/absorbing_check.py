@@ -23,6 +23,8 @@ import numpy as np
 from nail_jax.discriminator import make_discriminator
 from nail_jax.envs import absorbing_obs
 from nail_jax.runner import restore_run
+from nail_jax.trainer import zero_absorbing_action
+from nail_jax.types import live_weight
 
 RECENT = 10_240
 
@@ -37,14 +39,14 @@ def check(run_dir: pathlib.Path) -> str:
     disc = make_discriminator(obs_size, action_size, config.disc)
 
     def log_r(obs, action):  # the absorbing state's action is zeroed, as in training
-        return np.asarray(disc.log_ratio(state.disc, obs, action * (1.0 - obs[:, -1:])))
+        return np.asarray(disc.log_ratio(state.disc, obs, zero_absorbing_action(obs, action)))
 
     replay = state.replay
     capacity = replay.data.obs.shape[0]
     idx = (int(replay.position) - 1 - np.arange(min(RECENT, int(replay.size)))) % capacity
     obs, action = replay.data.obs[idx], replay.data.action[idx]
-    policy_abs = np.asarray(obs[:, -1] > 0.5)
-    expert_abs = np.asarray(expert.obs[:, -1] > 0.5)
+    policy_abs = np.asarray(live_weight(obs) < 0.5)
+    expert_abs = np.asarray(live_weight(expert.obs) < 0.5)
     policy_lr = log_r(obs, action)
     expert_lr = log_r(expert.obs, expert.action)
     absorbing_lr = float(log_r(absorbing_obs(obs_size - 1)[None], jnp.zeros((1, action_size)))[0])

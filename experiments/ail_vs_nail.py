@@ -158,7 +158,7 @@ def main() -> int:
         if not args.analyse_only:
             for algo in args.algos:
                 name, overrides = ALGOS[algo]
-                epoch_steps = int(overrides.get("epoch_steps", 10_240))
+                epoch_steps = int(overrides["epoch_steps"])  # every variant spells it out
                 train_run(out / env / algo, name, env, args.seeds, args.steps, overrides,
                           checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
         run_dirs = []

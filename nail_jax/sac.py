@@ -49,7 +49,7 @@ from nail_jax.distributions import (
 from nail_jax.gradients import make_gradient_step
 from nail_jax.networks import Network, make_policy_network, make_q_network
 from nail_jax.normalization import RunningStatistics
-from nail_jax.types import Transition
+from nail_jax.types import Transition, live_weight
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +242,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         """``[B]`` 1 for ordinary states, 0 for the absorbing state (all 1 without absorbing)."""
         if not absorbing:
             return jnp.ones(obs.shape[:-1])
-        return 1.0 - obs[..., -1]
+        return live_weight(obs)
 
     def live_mean(x, live):
         return jnp.sum(live * x) / jnp.maximum(jnp.sum(live), 1.0)
@@ -263,11 +263,11 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         loss = 0.5 * jnp.mean(jnp.sum((q - target[:, None]) ** 2, axis=-1))
         return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
 
-    def actor_loss(policy_params, state: SACState, alpha, obs, key):
+    def actor_loss(policy_params, state: SACState, alpha, obs, live, key):
         action, log_pi, u = sample_pre_tanh(state.normalizer, policy_params, obs, key)
         q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
         q = q + ref_bonus(state, alpha, obs, u)
-        return live_mean(alpha * log_pi - q, live_mask(obs)), jax.lax.stop_gradient(log_pi)
+        return live_mean(alpha * log_pi - q, live), jax.lax.stop_gradient(log_pi)
 
     def alpha_loss(log_alpha, log_pi, live):
         return -live_mean(log_alpha * (log_pi + target_entropy), live), ()
@@ -290,10 +290,10 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
             state.q_params, state.q_opt_state, state, alpha, batch, k_critic
         )
         state = state.replace(q_params=q_params, q_opt_state=q_opt_state)
-        policy_params, policy_opt_state, a_loss, log_pi = actor_step(
-            state.policy_params, state.policy_opt_state, state, alpha, batch.obs, k_actor
-        )
         live = live_mask(batch.obs)
+        policy_params, policy_opt_state, a_loss, log_pi = actor_step(
+            state.policy_params, state.policy_opt_state, state, alpha, batch.obs, live, k_actor
+        )
         if config.fixed_alpha is None:
             log_alpha, alpha_opt_state, t_loss, _ = alpha_step(
                 state.log_alpha, state.alpha_opt_state, log_pi, live

@@ -32,7 +32,7 @@ from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.replay import ReplayState, make_replay_buffer
 from nail_jax.rewards import ail_reward, nail_reward
 from nail_jax.sac import PolicySnapshot, SACState, make_sac, take_snapshot
-from nail_jax.types import DiscriminatorBatch, Transition
+from nail_jax.types import DiscriminatorBatch, Transition, live_weight
 
 
 @flax.struct.dataclass
@@ -105,6 +105,15 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
     return Demonstrations(expert, expert_return, config.demo_trajectories)
 
 
+def zero_absorbing_action(obs: jax.Array, action: jax.Array) -> jax.Array:
+    """``action [..., A]`` with the rows whose ``obs [..., O']`` is absorbing set to 0.
+
+    What the discriminator sees, on both sides: it must not tell policy from expert by the
+    (meaningless) action taken in the absorbing state.
+    """
+    return action * live_weight(obs)[..., None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Trainer:
     """Pure functions of one seed's run; vmap them over seeds.
@@ -158,11 +167,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return sac.sample_action(snapshot.normalizer, snapshot.params, obs, key)[0]
 
     def mask_absorbing_action(obs, action):
-        # The discriminator must not tell policy from expert by the (meaningless) action
-        # taken in the absorbing state.
-        if not config.absorbing:
-            return action
-        return action * (1.0 - obs[..., -1:])
+        return zero_absorbing_action(obs, action) if config.absorbing else action
 
     def collect(state: TrainState, policy: PolicySnapshot, key: jax.Array):
         """One vectorised env step with ``policy``; updates normaliser and replay."""
@@ -170,7 +175,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         env_state, transition = loop.step(state.env, action)
         sac_state, disc_state = state.sac, state.disc
         if config.normalize_observations:
-            weights = 1.0 - transition.obs[:, -1] if config.absorbing else None
+            weights = live_weight(transition.obs) if config.absorbing else None
             stats = update_statistics(sac_state.normalizer, transition.obs, weights)
             sac_state = sac_state.replace(normalizer=stats)
             disc_state = disc_state.replace(normalizer=stats)
