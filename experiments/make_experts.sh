@@ -13,9 +13,18 @@ nail-jax expert --env halfcheetah --steps 1000000 --out runs/expert-halfcheetah 
 nail-jax collect --expert runs/expert-halfcheetah --episodes "$EPISODES" \
   --out nail_jax/data/halfcheetah.npz
 
-# epochs of 10,240 as when the bundled hopper expert was trained (the hopper preset has
-# 2,560 now); that expert also predates SAC's absorbing-state fix (commit d3c0cc8)
-nail-jax expert --env hopper --steps 500000 --set epoch_steps=10240 --out runs/expert-hopper \
-  --no-progress
-nail-jax collect --expert runs/expert-hopper --episodes "$EPISODES" \
+# hopper on the generalized backend (the hopper preset's), with brax's hopper discount 0.997
+# and epochs of 10,240: the hopper preset's settings for rl, spelled out.
+nail-jax expert --env hopper --backend generalized --steps 1000000 --set sac.discount=0.997 \
+  --set epoch_steps=10240 --out runs/expert-hopper-gen --no-progress
+nail-jax collect --expert runs/expert-hopper-gen --episodes "$EPISODES" \
   --out nail_jax/data/hopper.npz
+
+# hopper_spring: the hopper dataset until the generalized expert, an expert that lunges and
+# falls after ~144 steps (spring backend). Epochs of 10,240 as when it was trained (the
+# hopper_spring preset has 2,560); that expert also predates SAC's absorbing-state fix
+# (commit d3c0cc8). It was written as nail_jax/data/hopper.npz and renamed since.
+nail-jax expert --preset hopper_spring --steps 500000 --set epoch_steps=10240 \
+  --out runs/expert-hopper --no-progress
+nail-jax collect --expert runs/expert-hopper --episodes "$EPISODES" \
+  --out nail_jax/data/hopper_spring.npz

@@ -20,18 +20,19 @@ RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 NAIL_JAX = [sys.executable, "-m", "nail_jax"]
 
 
-def train_run(run_dir: pathlib.Path, algo: str, env: str, seeds: int, steps: int,
+def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: int,
               overrides: dict[str, str] | None = None, checkpoint_every: int = 5) -> None:
     """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted.
 
-    A checkpoint is written every ``checkpoint_every`` epochs."""
+    ``preset`` names the task (env, backend, demonstrations) and its settings, see
+    ``nail_jax.config.PRESETS``. A checkpoint is written every ``checkpoint_every`` epochs."""
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return
     if (run_dir / "checkpoints").exists():
         args = ["train", "--resume", str(run_dir), "--steps", str(steps)]
     else:
-        args = ["train", "--algo", algo, "--env", env, "--seeds", str(seeds),
+        args = ["train", "--algo", algo, "--preset", preset, "--seeds", str(seeds),
                 "--steps", str(steps), "--out", str(run_dir),
                 "--checkpoint-every", str(checkpoint_every)]
         for key, value in (overrides or {}).items():

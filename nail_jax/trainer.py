@@ -16,6 +16,7 @@ on every function here.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import flax.struct
@@ -27,7 +28,7 @@ from brax.envs.base import Env
 from nail_jax import demos as demos_lib
 from nail_jax.config import TrainConfig, validate_config
 from nail_jax.discriminator import DiscriminatorState, make_discriminator
-from nail_jax.envs import EnvLoopState, make_env, make_env_loop, make_evaluator
+from nail_jax.envs import TOY_ENVS, EnvLoopState, make_env, make_env_loop, make_evaluator
 from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.replay import ReplayState, make_replay_buffer
 from nail_jax.rewards import ail_reward, nail_reward
@@ -82,7 +83,9 @@ class Demonstrations:
 def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int) -> Demonstrations:
     """Loads ``config.demos``, checks it fits the env, selects and subsamples episodes.
 
-    Raises ``DemoError`` with the file name when the sizes do not match the env.
+    Raises ``DemoError`` with the file name when the sizes do not match the env. Warns
+    when the file's metadata names another env or (brax) backend: the sizes then match but
+    the dynamics differ.
     """
     path = demos_lib.resolve(config.demos)
     data = demos_lib.load_dataset(path)
@@ -91,6 +94,13 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
             f"{path}: demonstrations have observation size {data.obs_size} and action size "
             f"{data.action_size}, but env {config.env!r} has {obs_size} and {action_size}; "
             "use demonstrations recorded in this env (`nail-jax demos list`)")
+    made_in = (data.metadata.get("env", config.env), data.metadata.get("backend", config.backend))
+    if config.env not in TOY_ENVS and made_in != (config.env, config.backend):
+        warnings.warn(
+            f"{path}: demonstrations recorded in {made_in[0]!r} on backend {made_in[1]!r}, "
+            f"but this run trains {config.env!r} on backend {config.backend!r}; the "
+            f"dynamics differ. Pass --backend {made_in[1]} to train where they were "
+            "recorded, or demonstrations recorded on this backend.", UserWarning, stacklevel=2)
     returns = demos_lib.episode_returns(data)
     meta_returns = data.metadata.get("episode_returns")
     if meta_returns is not None and len(meta_returns) == len(returns):

@@ -152,6 +152,23 @@ def test_demos_that_do_not_fit_the_env_are_reported():
         build(config)
 
 
+def test_demos_recorded_on_another_backend_warn():
+    """Sizes match across brax backends, dynamics do not: the bundled hopper demonstrations
+    (generalized backend) on spring warn, naming the backend to pass; where they were
+    recorded, nothing is said."""
+    import warnings
+
+    from nail_jax.trainer import prepare_demonstrations
+
+    with pytest.warns(UserWarning, match=r"recorded in 'hopper' on backend 'generalized'.*"
+                                         r"trains 'hopper' on backend 'spring'.*--backend generalized"):
+        prepare_demonstrations(make_config("nail", "hopper", {"backend": "spring"}), 11, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        demos = prepare_demonstrations(make_config("nail", "hopper"), 11, 3)
+    assert demos.num_episodes == 4 and demos.expert_return > 3000
+
+
 def test_subsampled_demonstrations_train():
     trainer, expert = build(_tiny("nail", demo_subsample=5))
     assert float(expert.prob.sum()) == pytest.approx(1.0)
@@ -160,13 +177,21 @@ def test_subsampled_demonstrations_train():
 
 
 def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
-    for preset in ("halfcheetah", "hopper", "default"):
+    for preset in ("halfcheetah", "hopper", "hopper_spring", "default"):
         sac = make_config("nail", preset).sac
         assert sac.fixed_alpha is None and sac.kl_weight == 0.1 and sac.reference_kl
         assert make_config("ail", preset).sac.kl_weight is None
     assert make_config("ail", "halfcheetah").sac.fixed_alpha is None
-    # hopper's shorter epochs are a preset setting, the same for every algorithm
-    assert {make_config(a, "hopper").epoch_steps for a in ("nail", "ail", "rl")} == {2560}
+    # hopper's shorter epochs are a preset setting, the same for both imitation algorithms
+    for preset in ("hopper", "hopper_spring"):
+        assert {make_config(a, preset).epoch_steps for a in ("nail", "ail")} == {2560}
+    assert make_config("rl", "hopper_spring").epoch_steps == 2560
+    # hopper's rl settings are those that trained its bundled expert (README)
+    rl = make_config("rl", "hopper")
+    assert (rl.backend, rl.epoch_steps, rl.sac.discount) == ("generalized", 10_240, 0.997)
+    assert make_config("nail", "hopper").sac.discount == 0.99
+    assert (make_config("ail", "hopper_spring").backend, make_config("ail", "hopper").backend) \
+        == ("spring", "generalized")
     assert make_config("nail", "halfcheetah").epoch_steps == 10_240
     assert make_config("nail", "point_mass").sac.fixed_alpha == 1.0
     config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1"})
