@@ -160,8 +160,9 @@ def test_demos_recorded_on_another_backend_warn():
 
     from nail_jax.trainer import prepare_demonstrations
 
-    with pytest.warns(UserWarning, match=r"recorded in 'hopper' on backend 'generalized'.*"
-                                         r"trains 'hopper' on backend 'spring'.*--backend generalized"):
+    message = (r"recorded in 'hopper' on backend 'generalized'.*"
+               r"trains 'hopper' on backend 'spring'.*--backend generalized")
+    with pytest.warns(UserWarning, match=message):
         prepare_demonstrations(make_config("nail", "hopper", {"backend": "spring"}), 11, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
