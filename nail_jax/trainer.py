@@ -99,8 +99,9 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
         warnings.warn(
             f"{path}: demonstrations recorded in {made_in[0]!r} on backend {made_in[1]!r}, "
             f"but this run trains {config.env!r} on backend {config.backend!r}; the "
-            f"dynamics differ. Pass --backend {made_in[1]} to train where they were "
-            "recorded, or demonstrations recorded on this backend.", UserWarning, stacklevel=2)
+            f"dynamics differ. Pass --env {made_in[0]} --backend {made_in[1]} to train where "
+            "they were recorded, or demonstrations recorded in this env and backend.",
+            UserWarning, stacklevel=2)
     returns = demos_lib.episode_returns(data)
     meta_returns = data.metadata.get("episode_returns")
     if meta_returns is not None and len(meta_returns) == len(returns):
