@@ -188,7 +188,7 @@ def main() -> int:
             run_dirs.append(src)
         if run_dirs:
             plot_runs(run_dirs, RESULTS / f"{env}{suffix}.png",
-                      labels=[d.name.upper() for d in run_dirs])
+                      labels=[d.name.upper() for d in run_dirs], max_steps=args.steps)
     for name, rows in (("per_seed", per_seed_rows), ("summary", summary_rows)):
         if rows:
             write_rows(RESULTS / f"{name}{suffix}.csv", rows)

@@ -182,7 +182,9 @@ def _plot(args) -> int:
         import matplotlib  # noqa: F401
     except ImportError as e:
         raise ValueError("plotting needs matplotlib: pip install 'nail_jax[plot]'") from e
-    out = plot_runs(args.runs, args.out, args.labels)
+    if args.max_steps is not None and args.max_steps <= 0:
+        raise ValueError(f"--max-steps must be positive, got {args.max_steps}")
+    out = plot_runs(args.runs, args.out, args.labels, args.max_steps)
     print(f"wrote {out}")
     return 0
 
@@ -276,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", help="run directories")
     plot.add_argument("--out", required=True, help="output image, e.g. curves.png")
     plot.add_argument("--labels", nargs="+", help="one label per run (default: algo and dir)")
+    plot.add_argument("--max-steps", type=int,
+                      help="draw each run up to this many env steps (default: all)")
     plot.set_defaults(func=_plot)
 
     smoke = sub.add_parser("smoke", help="SAC on a toy task from the building blocks (~10 s)")

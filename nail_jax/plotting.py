@@ -17,11 +17,17 @@ import numpy as np
 from nail_jax.runner import RunError, read_metrics
 
 
-def curves(run_dir: str | pathlib.Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(env_steps [E], values [S, E])`` of one metric over epochs and seeds."""
-    records = [r for r in read_metrics(run_dir) if r.get(key) is not None]
+def curves(run_dir: str | pathlib.Path, key: str,
+           max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(env_steps [E], values [S, E])`` of one metric over epochs and seeds.
+
+    ``max_steps`` keeps the epochs that end at or before that many env steps (a run
+    trained further, cut at the budget of a comparison)."""
+    records = [r for r in read_metrics(run_dir) if r.get(key) is not None
+               and (max_steps is None or r["env_steps"] <= max_steps)]
     if not records:
-        raise RunError(f"{run_dir}: no {key!r} in metrics.jsonl")
+        cut = "" if max_steps is None else f" up to {max_steps} env steps"
+        raise RunError(f"{run_dir}: no {key!r} in metrics.jsonl{cut}")
     seeds = sorted({r["seed"] for r in records})
     epochs = sorted({r["epoch"] for r in records})
     table = {(r["seed"], r["epoch"]): r for r in records}
@@ -33,8 +39,11 @@ def curves(run_dir: str | pathlib.Path, key: str) -> tuple[np.ndarray, np.ndarra
 
 
 def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
-              labels: Sequence[str] | None = None) -> pathlib.Path:
-    """Draws score (``eval_return`` for rl runs) and BCE panels for ``run_dirs`` into ``out``."""
+              labels: Sequence[str] | None = None,
+              max_steps: int | None = None) -> pathlib.Path:
+    """Draws score (``eval_return`` for rl runs) and BCE panels for ``run_dirs`` into ``out``.
+
+    ``max_steps`` cuts every run at that many env steps (see :func:`curves`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,13 +61,14 @@ def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
         label = labels[i] if i < len(labels) else f"{algo} ({run_dir.name})"
         if algo == "rl":
             score_key = "eval_return"
-        steps, values = curves(run_dir, "eval_return" if algo == "rl" else "score")
+        steps, values = curves(run_dir, "eval_return" if algo == "rl" else "score",
+                               max_steps)
         seeds = f"{len(values)} seed" + ("s" if len(values) != 1 else "")
         line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {seeds}")
         ax_score.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                               color=line[0].get_color())
         if algo != "rl":
-            steps, values = curves(run_dir, "disc_bce")
+            steps, values = curves(run_dir, "disc_bce", max_steps)
             ax_bce.plot(steps, np.nanmean(values, 0), color=line[0].get_color(), label=label)
             ax_bce.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                                 color=line[0].get_color())

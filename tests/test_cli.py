@@ -53,6 +53,10 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     png = tmp_path / "curves.png"
     assert cli.main(["plot", str(out), "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first_epoch = str(records[0]["env_steps"])
+    assert cli.main(["plot", str(out), "--out", str(png), "--max-steps", first_epoch]) == 0
+    assert cli.main(["plot", str(out), "--out", str(png), "--max-steps", "0"]) == 2
+    assert "--max-steps must be positive" in capsys.readouterr().err
 
 
 def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path):
