@@ -82,6 +82,11 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     "ail_epoch2560": ("ail", {"epoch_steps": "2560"}),
     "nail_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1",
                                 "epoch_steps": "2560"}),
+    # As nail_epoch2560 with log pi_ref at weight 0.03: a looser trust region. On hopper the
+    # learned temperature of nail_epoch2560 settles ~0.1 (the KL weight) above AIL's, i.e. the
+    # entropy bonus is the same and the KL to pi_ref is what slows it.
+    "nail_kl0.03_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
+                                       "epoch_steps": "2560"}),
 }
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 
