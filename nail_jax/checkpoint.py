@@ -95,7 +95,17 @@ def _pick_epoch(run_dir, epoch: int | None) -> int:
     latest = latest_epoch(run_dir)
     if latest is None:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
-    return latest if epoch is None else epoch
+    if epoch is None:
+        return latest
+    manager = make_manager(run_dir, read_only=True)
+    try:
+        kept = sorted(manager.all_steps())
+    finally:
+        manager.close()
+    if epoch not in kept:
+        raise CheckpointError(f"no checkpoint of epoch {epoch} in {checkpoint_dir(run_dir)}; "
+                              f"it keeps epochs {', '.join(map(str, kept))}")
+    return epoch
 
 
 def size_bytes(run_dir: str | pathlib.Path, epoch: int | None = None) -> int | None:

@@ -151,6 +151,32 @@ def _collect(args) -> int:
     return 0
 
 
+def _eval(args) -> int:
+    from nail_jax.evaluation import eval_file, evaluate_run
+    from nail_jax.runner import write_json_atomic
+
+    t0 = time.time()
+    result = evaluate_run(args.run, args.episodes, args.epoch, args.seed)
+    path = eval_file(args.run, result)
+    path.parent.mkdir(exist_ok=True)
+    write_json_atomic(path, result)
+    print(f"{result['algo']} on {result['env']} ({result['backend']}), epoch {result['epoch']} "
+          f"({result['env_steps']} env steps), {result['episodes']} episodes per seed, "
+          f"{time.time() - t0:.0f} s")
+    print(f"{'seed':>4}  {'return':>20}  {'score':>7}")
+    for row in result["seeds"]:
+        score = "-" if row["score"] is None else f"{row['score']:.3f}"
+        print(f"{row['seed']:>4}  {row['return_mean']:>10.2f} +- {row['return_std']:<7.2f}  "
+              f"{score:>7}")
+    ret, score = result["return"], result["score"]
+    line = f"mean  {ret['mean']:>10.2f} +- {ret['std']:<7.2f}"
+    if score is not None:
+        line += f"  {score['mean']:.3f} +- {score['std']:.3f}"
+    print(line + " (over seeds)")
+    print(f"wrote {path}")
+    return 0
+
+
 def _demos_list(args) -> int:
     import numpy as np
 
@@ -270,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="which seed of the expert run to use")
     collect.set_defaults(func=_collect)
 
+    evaluate = sub.add_parser(
+        "eval", help="re-evaluate a run's checkpoint on many episodes per seed")
+    evaluate.add_argument("run", help="run directory")
+    evaluate.add_argument("--episodes", type=int, default=64,
+                          help="deterministic episodes per seed (default 64)")
+    evaluate.add_argument("--epoch", type=int,
+                          help="checkpoint epoch (default: the latest)")
+    evaluate.add_argument("--seed", type=int, default=0, help="PRNG seed of the episodes")
+    evaluate.set_defaults(func=_eval)
     demos = sub.add_parser("demos", help="bundled demonstration datasets")
     demos_sub = demos.add_subparsers(dest="demos_command", required=True, parser_class=_Parser)
     demos_sub.add_parser("list", help="list bundled datasets").set_defaults(func=_demos_list)

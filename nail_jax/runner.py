@@ -374,14 +374,15 @@ def _write_lines(path: pathlib.Path, records: list[dict]) -> None:
 def _load_run_config(run_dir: pathlib.Path) -> dict:
     path = run_dir / "config.json"
     if not path.exists():
-        raise RunError(f"cannot resume: {run_dir} holds no run (no config.json)")
+        raise RunError(f"{run_dir} holds no run (no config.json); give the directory of a "
+                       "nail-jax train run")
     if ckpt.latest_epoch(run_dir) is None:
-        raise RunError(f"cannot resume: no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
+        raise RunError(f"no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
     try:
         saved = json.loads(path.read_text())
         saved["config"] = config_from_dict(saved["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise RunError(f"cannot resume: {path} is not a nail-jax run config ({e})") from e
+        raise RunError(f"{path} is not a nail-jax run config ({e})") from e
     return saved
 
 

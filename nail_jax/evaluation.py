@@ -1,0 +1,80 @@
+"""Re-evaluating a trained run from its checkpoint, with as many episodes as wanted.
+
+Training evaluates each epoch's policy on ``num_eval_episodes`` episodes (8 in the Brax
+presets), so a single seed's per-epoch score swings by +-0.2 from one evaluation to the
+next on hopper. :func:`evaluate_run` measures the policy of one checkpoint on many fresh
+episodes per seed, with the same deterministic policy, time limit and normalisation
+``(R - R_random) / (R_expert - R_random)`` as training (the run's own ``R_random`` per seed
+and ``R_expert`` of its demonstrations).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax
+import numpy as np
+
+from nail_jax.envs import make_env, make_evaluator
+from nail_jax.runner import RunError, restore_run
+
+
+def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | None = None,
+                 seed: int = 0) -> dict:
+    """Evaluates every seed of a run at checkpoint ``epoch`` (default: the latest).
+
+    The policy evaluated is the one the trainer evaluated at the end of that epoch (its
+    ``pi_ref`` for the next one): deterministic actions ``tanh(mean)``. Seed ``i`` of the
+    run gets the episodes of key ``split(PRNGKey(seed), S)[i]``; all seeds run in one
+    vmapped program of ``S * num_episodes`` envs.
+
+    Returns a JSON-able dict: ``run``, ``algo``, ``env``, ``backend``, ``epoch``,
+    ``env_steps``, ``episodes``, ``seed``, ``seeds`` (per seed: ``seed``, ``return_mean``,
+    ``return_std``, ``score`` or ``None`` for ``rl``), and ``return`` / ``score`` (mean,
+    std, min and max over seeds of the per-seed means).
+
+    Raises RunError for ``num_episodes < 1`` or a directory without a run or checkpoint.
+    """
+    if num_episodes < 1:
+        raise RunError(f"--episodes must be at least 1, got {num_episodes}")
+    run = restore_run(run_dir, 0, epoch)
+    config, trainer, state = run.config, run.trainer, run.state
+    env = make_env(config.env, config.backend)
+    evaluator = make_evaluator(env, num_episodes, config.episode_length, config.absorbing)
+
+    def per_seed(snapshot, key):
+        return evaluator(lambda obs, _: trainer.act(snapshot, obs, None), key)
+
+    num_seeds = state.env_steps.shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    returns = np.asarray(jax.jit(jax.vmap(per_seed))(state.sac.reference, keys), np.float64)
+    random_return = np.asarray(state.random_return, np.float64)
+    expert_return = trainer.expert_return
+    imitation = config.algo != "rl"
+    rows = []
+    for i in range(num_seeds):
+        mean = float(returns[i].mean())
+        score = ((mean - random_return[i]) / (expert_return - random_return[i])
+                 if imitation else None)
+        rows.append({"seed": i, "return_mean": mean, "return_std": float(returns[i].std()),
+                     "score": None if score is None else float(score)})
+
+    def stats(name):
+        if rows[0][name] is None:
+            return None
+        v = np.array([r[name] for r in rows])
+        return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+                "max": float(v.max())}
+
+    return {"run": str(run_dir), "algo": config.algo, "env": config.env,
+            "backend": config.backend, "epoch": run.epoch,
+            "env_steps": int(np.asarray(state.env_steps)[0]), "episodes": num_episodes,
+            "seed": seed, "seeds": rows, "return": stats("return_mean"),
+            "score": stats("score")}
+
+
+def eval_file(run_dir: str | pathlib.Path, result: dict) -> pathlib.Path:
+    """Where :func:`evaluate_run`'s result is kept: one file per epoch, episodes and seed,
+    so a re-evaluation with other settings never replaces an earlier one."""
+    return (pathlib.Path(run_dir) / "evaluations" /
+            f"epoch{result['epoch']}_episodes{result['episodes']}_seed{result['seed']}.json")
