@@ -22,6 +22,7 @@ from nail_jax.distributions import (
     tanh_gaussian_sample,
     tanh_gaussian_sample_pre_tanh,
 )
+from nail_jax.evaluation import evaluate_run
 from nail_jax.gradients import make_gradient_step
 from nail_jax.networks import (
     Network,
@@ -57,6 +58,7 @@ __all__ = [
     "PolicySnapshot",
     "TrainConfig",
     "TrainState",
+    "evaluate_run",
     "load_policy",
     "make_config",
     "make_train",
