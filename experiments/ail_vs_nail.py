@@ -87,6 +87,9 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     # entropy bonus is the same and the KL to pi_ref is what slows it.
     "nail_kl0.03_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
                                        "epoch_steps": "2560"}),
+    # The same looser trust region with the halfcheetah preset's epochs of 10,240.
+    "nail_kl0.03": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
+                             "epoch_steps": "10240"}),
 }
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 
