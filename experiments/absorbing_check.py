@@ -1,10 +1,10 @@
 """Does terminating pay? The discriminator's reward for live states against the absorbing state.
 
-    python experiments/absorbing_check.py runs/hopper_seed4/nail [more run dirs]
+    python experiments/absorbing_check.py runs/hopper_seed4/nail [more run dirs] [--seed-index I]
 
-For each run (seed index 0, its latest checkpoint) this prints, over the most recent 10,240
-policy transitions in the replay buffer: the share of absorbing transitions (against the
-demonstrations' share), the discriminator's mean ``log r`` on live policy states and on
+For each run (seed index I, default 0; its latest checkpoint) this prints, over the most
+recent 10,240 policy transitions in the replay buffer: the share of absorbing transitions
+(against the demonstrations' share), the discriminator's mean ``log r`` on live policy states and on
 the demonstrations, and ``log r`` of the absorbing state (action zeroed, as the trainer
 feeds it). With the AIL/NAIL reward ``-log r``, a live step costs ``log r(s, a)`` and each
 step in the absorbing state ``log r(s_abs)``; when the second is the smaller cost, ending
@@ -13,6 +13,7 @@ the episode early pays (README, hopper study).
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
 
@@ -29,12 +30,12 @@ from nail_jax.types import live_weight
 RECENT = 10_240
 
 
-def check(run_dir: pathlib.Path) -> str:
-    run = restore_run(run_dir)
+def check(run_dir: pathlib.Path, seed_index: int = 0) -> str:
+    run = restore_run(run_dir, seed_index)
     config, expert, epoch = run.config, run.expert, run.epoch
     if not config.absorbing or config.algo == "rl":
         return f"{run_dir}: not an imitation run with absorbing states"
-    state = jax.tree.map(lambda x: x[0], run.state)
+    state = jax.tree.map(lambda x: x[seed_index], run.state)
     obs_size, action_size = expert.obs.shape[1], expert.action.shape[1]
     disc = make_discriminator(obs_size, action_size, config.disc)
 
@@ -51,19 +52,21 @@ def check(run_dir: pathlib.Path) -> str:
     expert_lr = log_r(expert.obs, expert.action)
     absorbing_lr = float(log_r(absorbing_obs(obs_size - 1)[None], jnp.zeros((1, action_size)))[0])
     alive = float(policy_lr[~policy_abs].mean())
-    return (f"{run_dir} (epoch {epoch}): absorbing share {policy_abs.mean():.3f} of the last "
-            f"{len(idx)} policy transitions (demonstrations {expert_abs.mean():.3f}); mean log r "
+    return (f"{run_dir} (seed {seed_index}, epoch {epoch}): absorbing share "
+            f"{policy_abs.mean():.3f} of the last {len(idx)} policy transitions "
+            f"(demonstrations {expert_abs.mean():.3f}); mean log r "
             f"on live policy states {alive:.2f}, on demonstrations "
             f"{float(expert_lr[~expert_abs].mean()):.2f}; log r of the absorbing state "
             f"{absorbing_lr:.2f}; terminating pays: {absorbing_lr < alive}")
 
 
 def main() -> int:
-    if len(sys.argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    for name in sys.argv[1:]:
-        print(check(pathlib.Path(name)), flush=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run directories")
+    parser.add_argument("--seed-index", type=int, default=0, help="which seed of each run")
+    args = parser.parse_args()
+    for name in args.runs:
+        print(check(pathlib.Path(name), args.seed_index), flush=True)
     return 0
 
 
