@@ -156,12 +156,13 @@ def _eval(args) -> int:
     from nail_jax.runner import write_json_atomic
 
     t0 = time.time()
-    result = evaluate_run(args.run, args.episodes, args.epoch, args.seed)
+    result = evaluate_run(args.run, args.episodes, args.epoch, args.seed, args.stochastic)
     path = eval_file(args.run, result)
     path.parent.mkdir(exist_ok=True)
     write_json_atomic(path, result)
     print(f"{result['algo']} on {result['env']} ({result['backend']}), epoch {result['epoch']} "
           f"({result['env_steps']} env steps), {result['episodes']} episodes per seed, "
+          f"{'sampled' if result['stochastic'] else 'deterministic'} actions, "
           f"{time.time() - t0:.0f} s")
     print(f"{'seed':>4}  {'return':>20}  {'score':>7}")
     for row in result["seeds"]:
@@ -304,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--epoch", type=int,
                           help="checkpoint epoch (default: the latest)")
     evaluate.add_argument("--seed", type=int, default=0, help="PRNG seed of the episodes")
+    evaluate.add_argument("--stochastic", action="store_true",
+                          help="sample actions from the policy (default: its mean action)")
     evaluate.set_defaults(func=_eval)
     demos = sub.add_parser("demos", help="bundled demonstration datasets")
     demos_sub = demos.add_subparsers(dest="demos_command", required=True, parser_class=_Parser)

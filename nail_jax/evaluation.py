@@ -20,18 +20,19 @@ from nail_jax.runner import RunError, restore_run
 
 
 def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | None = None,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, stochastic: bool = False) -> dict:
     """Evaluates every seed of a run at checkpoint ``epoch`` (default: the latest).
 
     The policy evaluated is the one the trainer evaluated at the end of that epoch (its
-    ``pi_ref`` for the next one): deterministic actions ``tanh(mean)``. Seed ``i`` of the
+    ``pi_ref`` for the next one): deterministic actions ``tanh(mean)``, or actions sampled
+    from the policy with ``stochastic`` (as it acts in training). Seed ``i`` of the
     run gets the episodes of key ``split(PRNGKey(seed), S)[i]``; all seeds run in one
     vmapped program of ``S * num_episodes`` envs.
 
     Returns a JSON-able dict: ``run``, ``algo``, ``env``, ``backend``, ``epoch``,
-    ``env_steps``, ``episodes``, ``seed``, ``seeds`` (per seed: ``seed``, ``return_mean``,
-    ``return_std``, ``score`` or ``None`` for ``rl``), and ``return`` / ``score`` (mean,
-    std, min and max over seeds of the per-seed means).
+    ``env_steps``, ``episodes``, ``seed``, ``stochastic``, ``seeds`` (per seed: ``seed``,
+    ``return_mean``, ``return_std``, ``score`` or ``None`` for ``rl``), and ``return`` /
+    ``score`` (mean, std, min and max over seeds of the per-seed means).
 
     Raises RunError for ``num_episodes < 1`` or a directory without a run or checkpoint.
     """
@@ -43,7 +44,8 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
     evaluator = make_evaluator(env, num_episodes, config.episode_length, config.absorbing)
 
     def per_seed(snapshot, key):
-        return evaluator(lambda obs, _: trainer.act(snapshot, obs, None), key)
+        return evaluator(lambda obs, k: trainer.act(snapshot, obs, k if stochastic else None),
+                         key)
 
     num_seeds = state.env_steps.shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
@@ -69,12 +71,15 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
     return {"run": str(run_dir), "algo": config.algo, "env": config.env,
             "backend": config.backend, "epoch": run.epoch,
             "env_steps": int(np.asarray(state.env_steps)[0]), "episodes": num_episodes,
-            "seed": seed, "seeds": rows, "return": stats("return_mean"),
+            "seed": seed, "stochastic": stochastic, "seeds": rows, "return": stats("return_mean"),
             "score": stats("score")}
 
 
 def eval_file(run_dir: str | pathlib.Path, result: dict) -> pathlib.Path:
-    """Where :func:`evaluate_run`'s result is kept: one file per epoch, episodes and seed,
-    so a re-evaluation with other settings never replaces an earlier one."""
+    """Where :func:`evaluate_run`'s result is kept: one file per epoch, episodes, seed and
+    policy (``_stochastic`` for sampled actions), so a re-evaluation with other settings
+    never replaces an earlier one."""
+    kind = "_stochastic" if result["stochastic"] else ""
     return (pathlib.Path(run_dir) / "evaluations" /
-            f"epoch{result['epoch']}_episodes{result['episodes']}_seed{result['seed']}.json")
+            f"epoch{result['epoch']}_episodes{result['episodes']}_seed{result['seed']}"
+            f"{kind}.json")

@@ -48,6 +48,16 @@ def test_eval_matches_each_seeds_policy_and_the_runs_normalisation(tmp_path, cap
         "epoch"] == 1
     assert path.read_bytes() == before
 
+    # --stochastic samples actions as in training: the same keys through the policy's sampler.
+    assert cli.main(["eval", str(out), "--episodes", "3", "--seed", "5", "--stochastic"]) == 0
+    sampled = json.loads((out / "evaluations" / "epoch2_episodes3_seed5_stochastic.json")
+                         .read_text())
+    assert sampled["stochastic"] and path.read_bytes() == before
+    policy, _ = load_policy(out, seed_index=1)
+    returns = np.asarray(evaluator(lambda obs, k: policy(obs, k), keys[1]))
+    assert sampled["seeds"][1]["return_mean"] == pytest.approx(returns.mean(), rel=1e-5, abs=1e-5)
+    assert sampled["seeds"][1]["return_mean"] != result["seeds"][1]["return_mean"]
+
 
 @pytest.mark.parametrize("extra, message", [
     (["--episodes", "0"], "--episodes must be at least 1"),
