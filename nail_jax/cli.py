@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="re-evaluate a run's checkpoint on many episodes per seed")
     evaluate.add_argument("run", help="run directory")
     evaluate.add_argument("--episodes", type=int, default=64,
-                          help="deterministic episodes per seed (default 64)")
+                          help="episodes per seed (default 64)")
     evaluate.add_argument("--epoch", type=int,
                           help="checkpoint epoch (default: the latest)")
     evaluate.add_argument("--seed", type=int, default=0, help="PRNG seed of the episodes")

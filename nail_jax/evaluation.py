@@ -2,8 +2,8 @@
 
 Training evaluates each epoch's policy on ``num_eval_episodes`` episodes (8 in the Brax
 presets). :func:`evaluate_run` measures the policy of one checkpoint on as many fresh
-episodes per seed as wanted, with the same deterministic policy, time limit and
-normalisation ``(R - R_random) / (R_expert - R_random)`` as training (the run's own
+episodes per seed as wanted, with the same policy (its mean action, or sampled actions),
+time limit and normalisation ``(R - R_random) / (R_expert - R_random)`` as training (the run's own
 ``R_random`` per seed and ``R_expert`` of its demonstrations): a check that a final score
 is not the luck of a few episodes, and a way to score a run at an earlier checkpoint.
 """
