@@ -91,6 +91,13 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     "nail_kl0.03": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
                              "epoch_steps": "10240"}),
 }
+# A second draw of seeds: name -> (variant in ALGOS, first seed). Seed i of such a run uses
+# PRNGKey(first seed + i), so seeds 5-9 never share a key with the first draw's 0-4.
+SEED_DRAWS: dict[str, tuple[str, int]] = {
+    "ail_epoch2560_seed5": ("ail_epoch2560", 5),
+    "nail_kl0.03_epoch2560_seed5": ("nail_kl0.03_epoch2560", 5),
+}
+ALGOS.update({name: ALGOS[base] for name, (base, _) in SEED_DRAWS.items()})
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 
 
@@ -178,8 +185,10 @@ def main() -> int:
             for algo in args.algos:
                 name, overrides = ALGOS[algo]
                 epoch_steps = int(overrides["epoch_steps"])  # every variant spells it out
+                first_seed = SEED_DRAWS.get(algo, (algo, 0))[1]
                 train_run(out / env / algo, name, env, args.seeds, args.steps, overrides,
-                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
+                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps),
+                          seed=first_seed)
         run_dirs = []
         for algo in ALGOS:
             src = keep_results(out / env / algo, RESULTS / env / algo)

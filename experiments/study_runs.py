@@ -21,11 +21,13 @@ NAIL_JAX = [sys.executable, "-m", "nail_jax"]
 
 
 def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: int,
-              overrides: dict[str, str] | None = None, checkpoint_every: int = 5) -> None:
+              overrides: dict[str, str] | None = None, checkpoint_every: int = 5,
+              seed: int = 0) -> None:
     """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted.
 
     ``preset`` names the task (env, backend, demonstrations) and its settings, see
-    ``nail_jax.config.PRESETS``. A checkpoint is written every ``checkpoint_every`` epochs."""
+    ``nail_jax.config.PRESETS``. A checkpoint is written every ``checkpoint_every`` epochs;
+    seed i of the run uses ``PRNGKey(seed + i)``."""
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return
@@ -33,7 +35,7 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
         args = ["train", "--resume", str(run_dir), "--steps", str(steps)]
     else:
         args = ["train", "--algo", algo, "--preset", preset, "--seeds", str(seeds),
-                "--steps", str(steps), "--out", str(run_dir),
+                "--steps", str(steps), "--seed", str(seed), "--out", str(run_dir),
                 "--checkpoint-every", str(checkpoint_every)]
         for key, value in (overrides or {}).items():
             args += ["--set", f"{key}={value}"]
