@@ -175,9 +175,9 @@ def _time_evaluation(config, trainer, snapshots) -> float:
     times its evaluation apart from training."""
     import jax
 
-    from nail_jax.envs import make_env, make_evaluator
+    from nail_jax.envs import make_evaluator
 
-    evaluator = make_evaluator(make_env(config.env, config.backend), config.num_eval_episodes,
+    evaluator = make_evaluator(trainer.env, config.num_eval_episodes,
                                config.episode_length, config.absorbing)
 
     def one(snapshot, key):

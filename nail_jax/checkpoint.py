@@ -65,20 +65,24 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None 
     Raises CheckpointError when there is no checkpoint, when its arrays do not match the
     expected structure (a different env, network size or seed count), or when it is corrupt.
     """
-    epoch = _pick_epoch(run_dir, epoch)
-    manager = make_manager(run_dir, read_only=True)
+    if not checkpoint_dir(run_dir).is_dir():
+        raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
     if shardings is None:
         shardings = jax.tree.map(
             lambda _: jax.sharding.SingleDeviceSharding(jax.local_devices()[0]), abstract_state)
     target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                           abstract_state, shardings)
+    manager = make_manager(run_dir, read_only=True)
     try:
-        restored = manager.restore(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-    except Exception as e:  # orbax raises ValueError, KeyError, FileNotFoundError, ...
-        raise CheckpointError(
-            f"checkpoint {epoch} in {checkpoint_dir(run_dir)} does not match this run or is "
-            f"corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+        epoch = _pick_epoch(manager, run_dir, epoch)
+        try:
+            restored = manager.restore(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+        except Exception as e:  # orbax raises ValueError, KeyError, FileNotFoundError, ...
+            raise CheckpointError(
+                f"checkpoint {epoch} in {checkpoint_dir(run_dir)} does not match this run or "
+                f"is corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            ) from e
     finally:
         manager.close()
     state = restored["state"]
@@ -91,17 +95,13 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None 
     return epoch, state, dict(restored["meta"])
 
 
-def _pick_epoch(run_dir, epoch: int | None) -> int:
-    latest = latest_epoch(run_dir)
-    if latest is None:
+def _pick_epoch(manager: ocp.CheckpointManager, run_dir, epoch: int | None) -> int:
+    """``epoch``, or the latest when ``None``, after checking ``manager`` keeps it."""
+    kept = sorted(manager.all_steps())
+    if not kept:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
     if epoch is None:
-        return latest
-    manager = make_manager(run_dir, read_only=True)
-    try:
-        kept = sorted(manager.all_steps())
-    finally:
-        manager.close()
+        return kept[-1]
     if epoch not in kept:
         raise CheckpointError(f"no checkpoint of epoch {epoch} in {checkpoint_dir(run_dir)}; "
                               f"it keeps epochs {', '.join(map(str, kept))}")

@@ -15,8 +15,8 @@ import pathlib
 import jax
 import numpy as np
 
-from nail_jax.envs import make_env, make_evaluator
-from nail_jax.runner import RunError, restore_run
+from nail_jax.envs import make_evaluator
+from nail_jax.runner import RunError, restore_run, spread
 
 
 def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | None = None,
@@ -40,8 +40,7 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
         raise RunError(f"--episodes must be at least 1, got {num_episodes}")
     run = restore_run(run_dir, 0, epoch)
     config, trainer, state = run.config, run.trainer, run.state
-    env = make_env(config.env, config.backend)
-    evaluator = make_evaluator(env, num_episodes, config.episode_length, config.absorbing)
+    evaluator = make_evaluator(trainer.env, num_episodes, config.episode_length, config.absorbing)
 
     def per_seed(snapshot, key):
         return evaluator(lambda obs, k: trainer.act(snapshot, obs, k if stochastic else None),
@@ -61,18 +60,12 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
         rows.append({"seed": i, "return_mean": mean, "return_std": float(returns[i].std()),
                      "score": None if score is None else float(score)})
 
-    def stats(name):
-        if rows[0][name] is None:
-            return None
-        v = np.array([r[name] for r in rows])
-        return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
-                "max": float(v.max())}
-
     return {"run": str(run_dir), "algo": config.algo, "env": config.env,
             "backend": config.backend, "epoch": run.epoch,
             "env_steps": int(np.asarray(state.env_steps)[0]), "episodes": num_episodes,
-            "seed": seed, "stochastic": stochastic, "seeds": rows, "return": stats("return_mean"),
-            "score": stats("score")}
+            "seed": seed, "stochastic": stochastic, "seeds": rows,
+            "return": spread([r["return_mean"] for r in rows]),
+            "score": spread([r["score"] for r in rows]) if imitation else None}
 
 
 def eval_file(run_dir: str | pathlib.Path, result: dict) -> pathlib.Path:

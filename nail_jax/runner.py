@@ -105,6 +105,13 @@ def _to_python(x) -> float | int:
     return v if math.isfinite(v) else None  # JSON has no NaN
 
 
+def spread(values) -> dict | None:
+    """``{"mean", "std", "min", "max"}`` of ``values`` (one number per seed), ``None`` if empty."""
+    v = np.asarray(values, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+            "max": float(v.max())} if v.size else None
+
+
 def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
     """Final and best score (``eval_return`` for ``rl``) per seed, with mean and std."""
     key = "eval_return" if algo == "rl" else "score"
@@ -117,14 +124,9 @@ def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
         per_seed.append({"seed": s, f"final_{key}": values[-1], f"best_{key}": max(values),
                          "final_eval_return": rows[-1]["eval_return"],
                          "env_steps": rows[-1]["env_steps"]})
-
-    def stats(name):
-        v = np.array([p[name] for p in per_seed], np.float64)
-        return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
-                "max": float(v.max())} if len(v) else None
-
-    return {"metric": key, "seeds": per_seed, f"final_{key}": stats(f"final_{key}"),
-            f"best_{key}": stats(f"best_{key}")}
+    return {"metric": key, "seeds": per_seed,
+            f"final_{key}": spread([p[f"final_{key}"] for p in per_seed]),
+            f"best_{key}": spread([p[f"best_{key}"] for p in per_seed])}
 
 
 class Progress:

@@ -139,6 +139,7 @@ class Trainer:
         epochs in one ``lax.scan``; the same numbers as calling ``run_epoch`` in a loop.
       act: ``act(snapshot, obs [E, O'], key) -> action`` stochastic; ``None`` key: deterministic.
       expert_return: mean demonstration return (``nan`` for ``rl``).
+      env: the Brax (or point-mass) env the run acts and is evaluated in.
     """
 
     config: TrainConfig
@@ -147,6 +148,7 @@ class Trainer:
     train: Callable[..., tuple[TrainState, dict]]
     act: Callable[..., jax.Array]
     expert_return: float
+    env: Env
 
 
 def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = None,
@@ -331,7 +333,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         state = init(key, expert)
         return jax.lax.scan(lambda s, _: run_epoch(s, expert), state, None, config.num_epochs)
 
-    return Trainer(config, init, run_epoch, train, act, expert_return)
+    return Trainer(config, init, run_epoch, train, act, expert_return, env)
 
 
 def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, dict]]:
