@@ -90,12 +90,6 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     # The same looser trust region with the halfcheetah preset's epochs of 10,240.
     "nail_kl0.03": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
                              "epoch_steps": "10240"}),
-    # nail_kl0.03_epoch2560 with staggered episode starts (``stagger_starts``): the training
-    # envs' time-limit resets spread evenly over the run instead of all 64 envs restarting
-    # on one step every 1,000 (hopper seed 2 of nail_kl0.03_epoch2560 lost its start-up).
-    "nail_kl0.03_epoch2560_stagger": ("nail", {"sac.fixed_alpha": "none",
-                                               "sac.kl_weight": "0.03", "epoch_steps": "2560",
-                                               "stagger_starts": "true"}),
 }
 # A second draw of seeds: name -> (variant in ALGOS, first seed). Seed i of such a run uses
 # PRNGKey(first seed + i), so seeds 5-9 never share a key with the first draw's 0-4.

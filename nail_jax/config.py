@@ -45,11 +45,6 @@ class TrainConfig:
       disc_window: the discriminator's policy samples come from the most recent
         ``disc_window`` transitions; 0 means the whole replay buffer.
       absorbing: DAC absorbing states for episodes that terminate.
-      stagger_starts: cut each training env's first episode at a uniform random length
-        in ``[1, episode_length]``, so that episode starts are spread evenly over the
-        run. Without it, envs whose episodes never terminate all reset on the same
-        step: starts come in bursts, one every ``episode_length`` steps per env
-        (see :func:`nail_jax.envs.make_env_loop`).
       normalize_observations: running mean/std normalisation of observations.
       num_eval_episodes: deterministic evaluation episodes at each epoch end.
       sac, disc: learner settings.
@@ -72,7 +67,6 @@ class TrainConfig:
     replay_capacity: int = 1_000_000
     disc_window: int = 0
     absorbing: bool = True
-    stagger_starts: bool = False
     normalize_observations: bool = True
     num_eval_episodes: int = 8
     sac: SACConfig = SACConfig()

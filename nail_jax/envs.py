@@ -17,13 +17,7 @@ every episode of a slot from one fixed state (see BRAX notes). Here:
   learned value of the absorbing state carries the (learned) reward of terminating;
 - with ``absorbing=False`` a true termination sets ``discount = 0``;
 - episodes restart from a cache of fresh ``reset`` states, re-drawn by ``refresh``
-  (the trainer calls it at each epoch start), so starts differ across slots and epochs;
-- with ``stagger=True`` each env's step counter starts at a uniform random value in
-  ``[0, episode_length)``, so its first episode is truncated after
-  ``episode_length - counter`` steps. All later time-limit resets are then spread evenly
-  over the run instead of falling on one step for every env whose episodes do not
-  terminate (a good hopper gait: all 64 envs restart together every 1,000 steps, and a
-  policy's start-up is trained on in one epoch out of 25).
+  (the trainer calls it at each epoch start), so starts differ across slots and epochs.
 """
 
 from __future__ import annotations
@@ -171,13 +165,8 @@ class EnvLoop:
     step: Callable[[EnvLoopState, jax.Array], tuple[EnvLoopState, Transition]]
 
 
-def make_env_loop(env: Env, num_envs: int, episode_length: int, absorbing: bool,
-                  stagger: bool = False) -> EnvLoop:
-    """Builds the training env loop over ``num_envs`` copies of ``env``.
-
-    ``stagger`` draws each env's initial step counter uniformly from
-    ``[0, episode_length)`` in ``reset`` (see the module docstring).
-    """
+def make_env_loop(env: Env, num_envs: int, episode_length: int, absorbing: bool) -> EnvLoop:
+    """Builds the training env loop over ``num_envs`` copies of ``env``."""
     raw_obs = env.observation_size
     obs_size = raw_obs + 1 if absorbing else raw_obs
     abs_obs = absorbing_obs(raw_obs) if absorbing else None
@@ -185,14 +174,10 @@ def make_env_loop(env: Env, num_envs: int, episode_length: int, absorbing: bool,
     v_step = jax.vmap(env.step)
 
     def reset(key: jax.Array) -> EnvLoopState:
-        steps = jnp.zeros(num_envs, jnp.int32)
-        if stagger:  # its own key, so that runs without it keep their numbers
-            key, k_stagger = jax.random.split(key)
-            steps = jax.random.randint(k_stagger, (num_envs,), 0, episode_length, jnp.int32)
         k_now, k_cache = jax.random.split(key)
         return EnvLoopState(
             env_state=v_reset(jax.random.split(k_now, num_envs)),
-            steps=steps,
+            steps=jnp.zeros(num_envs, jnp.int32),
             in_absorbing=jnp.zeros(num_envs, bool),
             reset_cache=v_reset(jax.random.split(k_cache, num_envs)),
         )

@@ -160,8 +160,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     """
     config = validate_config(config)
     env = make_env(config.env, config.backend) if env is None else env
-    loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing,
-                         config.stagger_starts)
+    loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing)
     obs_size, action_size = loop.obs_size, loop.action_size
     imitation = config.algo != "rl"
     if imitation and demonstrations is None:

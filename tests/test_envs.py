@@ -63,46 +63,6 @@ def test_truncation_keeps_true_final_observation_and_bootstraps():
     np.testing.assert_array_equal(state.steps, [0, 0])
 
 
-def _restart_steps(loop, key, num_envs, num_steps):
-    """For each env, the (1-based) steps after which its episode restarted."""
-    state = loop.reset(key)
-    step = jax.jit(loop.step)
-    action = jnp.full((num_envs, loop.action_size), 0.5)
-    restarts = []
-    for _ in range(num_steps):
-        state, _ = step(state, action)
-        restarts.append(np.asarray(state.steps) == 0)
-    restarts = np.stack(restarts, 1)  # [E, T]
-    return [list(np.flatnonzero(r) + 1) for r in restarts]
-
-
-def test_staggered_starts_spread_time_limit_resets():
-    """With ``stagger`` env i's first episode lasts ``L - c_i`` steps (``c_i`` its initial
-    counter, uniform in [0, L)), then every episode ``L``; without it every env restarts
-    after steps L, 2L, ..., and ``reset`` is unchanged (same key -> same state)."""
-    env, length, num_envs = make_env("point_mass"), 6, 32  # point_mass never terminates
-    key = jax.random.PRNGKey(3)
-    staggered = make_env_loop(env, num_envs, length, absorbing=True, stagger=True)
-    counters = np.asarray(staggered.reset(key).steps)
-    assert counters.min() >= 0 and counters.max() < length
-    assert len(set(counters.tolist())) == length  # 32 draws from 6 values: all seen
-    restarts_per_env = _restart_steps(staggered, key, num_envs, 3 * length)
-    for counter, restarts in zip(counters, restarts_per_env, strict=True):
-        first = length - counter
-        assert restarts == list(range(first, 3 * length + 1, length))
-
-    plain = make_env_loop(env, num_envs, length, absorbing=True)
-    for restarts in _restart_steps(plain, key, num_envs, 3 * length):
-        assert restarts == [length, 2 * length, 3 * length]
-    # The start states do not depend on the option's existence: runs without it keep
-    # the numbers they had before it was added.
-    state = plain.reset(key)
-    np.testing.assert_array_equal(state.steps, np.zeros(num_envs))
-    np.testing.assert_array_equal(
-        state.env_state.obs, jax.vmap(env.reset)(jax.random.split(
-            jax.random.split(key)[0], num_envs)).obs)
-
-
 def test_refresh_draws_new_start_states():
     loop = make_env_loop(make_env("point_mass"), 3, 10, absorbing=False)
     state = loop.reset(jax.random.PRNGKey(0))

@@ -213,12 +213,3 @@ def test_one_seed_runs_unbatched_with_the_numbers_of_vmap():
     s2, m2 = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)))(s2, expert)
     chex.assert_trees_all_equal_shapes(m1, m2)
     chex.assert_trees_all_close(m1, m2, rtol=1e-4, atol=1e-5)
-
-
-def test_stagger_starts_reaches_the_env_loop():
-    """``stagger_starts`` spreads the envs' step counters; off, they stay in lockstep."""
-    key = jax.random.PRNGKey(0)
-    for stagger in (False, True):
-        trainer, expert = build(_tiny("nail", episode_length=50, stagger_starts=stagger))
-        steps = np.asarray(jax.jit(trainer.init)(key, expert).env.steps)
-        assert (len(set(steps.tolist())) > 1) == stagger, steps
