@@ -53,8 +53,8 @@ def check(run_dir: pathlib.Path, seed_index: int = 0) -> str:
     absorbing_lr = float(log_r(absorbing_obs(obs_size - 1)[None], jnp.zeros((1, action_size)))[0])
     alive = float(policy_lr[~policy_abs].mean())
     return (f"{run_dir} (seed {seed_index}, epoch {epoch}): absorbing share "
-            f"{policy_abs.mean():.3f} of the last {len(idx)} policy transitions "
-            f"(demonstrations {expert_abs.mean():.3f}); mean log r "
+            f"{policy_abs.mean():.4f} ({int(policy_abs.sum())} of the last {len(idx)} policy "
+            f"transitions; demonstrations {expert_abs.mean():.4f}); mean log r "
             f"on live policy states {alive:.2f}, on demonstrations "
             f"{float(expert_lr[~expert_abs].mean()):.2f}; log r of the absorbing state "
             f"{absorbing_lr:.2f}; terminating pays: {absorbing_lr < alive}")

@@ -6,8 +6,8 @@ Brax's hopper ends an episode when the torso angle leaves (-0.2, 0.2) rad (or th
 drops below 0.7). For every seed of each run (its latest checkpoint) this rolls out the
 deterministic policy from ``--episodes`` fresh starts and prints the largest |angle| of the
 live steps in the first 100 steps and after them, and how many episodes lasted the full
-``episode_length``. It found that the start-up is the tight part of a gait (README, hopper
-with staggered starts).
+``episode_length``. It found that the start-up is the tight part of a gait (README, the
+hopper NAIL seed that lost its start-up).
 """
 
 from __future__ import annotations
