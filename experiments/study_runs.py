@@ -32,7 +32,8 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
         print(f"{run_dir}: done, reusing it", flush=True)
         return
     if (run_dir / "checkpoints").exists():
-        args = ["train", "--resume", str(run_dir), "--steps", str(steps)]
+        args = ["train", "--resume", str(run_dir), "--steps", str(steps),
+                "--checkpoint-every", str(checkpoint_every)]
     else:
         args = ["train", "--algo", algo, "--preset", preset, "--seeds", str(seeds),
                 "--steps", str(steps), "--seed", str(seed), "--out", str(run_dir),
