@@ -250,10 +250,12 @@ def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
                        help="start over in a directory holding a run (the old run is moved aside)")
     group.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
                        help="continue the run in DIR (or --out) from its latest checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
-                   help="save a checkpoint every K epochs (default 1)")
-    p.add_argument("--keep-checkpoints", type=int, default=2, metavar="M",
-                   help="keep the M most recent checkpoints (default 2)")
+    p.add_argument("--checkpoint-every", type=int, metavar="K",
+                   help="save a checkpoint every K epochs (default 1; a resumed run keeps "
+                        "its own)")
+    p.add_argument("--keep-checkpoints", type=int, metavar="M",
+                   help="keep the M most recent checkpoints (default 2; a resumed run keeps "
+                        "its own)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files to DIR/tensorboard/seed_<i>")

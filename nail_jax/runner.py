@@ -163,8 +163,8 @@ def run_training(
     seed: int = 0,
     resume: bool = False,
     overwrite: bool = False,
-    checkpoint_every: int = 1,
-    keep_checkpoints: int = 2,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int | None = None,
     progress: bool = True,
     command: str | None = None,
     total_steps: int | None = None,
@@ -178,6 +178,9 @@ def run_training(
     With ``resume`` the run continues from its latest checkpoint: the config, seeds and
     base seed are read from ``run_dir/config.json`` (``config`` may be ``None``), only
     ``total_steps`` may be raised, and the metrics are those of the uninterrupted run.
+    A checkpoint is saved every ``checkpoint_every`` epochs (and at the last), the
+    ``keep_checkpoints`` most recent kept; ``None`` means 1 and 2 for a new run, the run's
+    own settings (from ``config.json``) for a resumed one.
     With ``tensorboard`` the per-epoch metrics also go to TensorBoard event files in
     ``run_dir/tensorboard/seed_<i>`` (x axis: env steps).
 
@@ -189,6 +192,10 @@ def run_training(
     run_dir = pathlib.Path(run_dir)
     if num_seeds < 1:
         raise RunError(f"--seeds must be at least 1, got {num_seeds}")
+    for flag, value in (("--checkpoint-every", checkpoint_every),
+                        ("--keep-checkpoints", keep_checkpoints)):
+        if value is not None and value < 1:
+            raise RunError(f"{flag} must be at least 1, got {value}")
     if resume:
         saved = _load_run_config(run_dir)
         config = saved["config"]
@@ -198,11 +205,16 @@ def run_training(
                                "a resumed run can only be extended")
             config = dataclasses.replace(config, total_steps=total_steps)
         num_seeds, seed = saved["num_seeds"], saved["seed"]
+        checkpoint_every = checkpoint_every or saved.get("checkpoint_every", 1)
+        keep_checkpoints = keep_checkpoints or saved.get("keep_checkpoints", 2)
         run_info = {**saved, "config": config_to_dict(config),
+                    "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
                     "resumed_with": [*saved.get("resumed_with", []), command]}
     else:
         check_run_dir(run_dir, overwrite)
+        checkpoint_every, keep_checkpoints = checkpoint_every or 1, keep_checkpoints or 2
         run_info = {"config": config_to_dict(config), "num_seeds": num_seeds, "seed": seed,
+                    "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
                     "command": command}
     # Everything that can fail on bad input (devices, env, demonstrations) fails here,
     # before the run directory is touched and before anything compiles.

@@ -62,10 +62,15 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
 def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     assert _train(full, "--steps", STEPS_4) == 0
-    assert _train(part, "--steps", STEPS_2) == 0
+    assert _train(part, "--steps", STEPS_2, "--checkpoint-every", "2",
+                  "--keep-checkpoints", "3") == 0
     assert cli.main(["train", "--resume", str(part), "--steps", STEPS_4, "--no-progress"]) == 0
     assert _strip_times(read_metrics(part)) == _strip_times(read_metrics(full))
     assert len(read_metrics(full)) == 4
+    # The resumed run kept its checkpoint interval and count: epochs 2 and 4, not 3 and 4.
+    assert sorted(int(p.name) for p in (part / "checkpoints").iterdir()) == [2, 4]
+    saved = json.loads((part / "config.json").read_text())
+    assert (saved["checkpoint_every"], saved["keep_checkpoints"]) == (2, 3)
 
 
 def test_existing_run_is_refused_and_kept(tmp_path, capsys):
@@ -94,6 +99,8 @@ def test_existing_run_is_refused_and_kept(tmp_path, capsys):
     (["train", "--preset", "nope"], "unknown preset 'nope'"),
     (["train", "--env", "halfcheetah", "--demos", "point_mass"], "observation size 4"),
     (["train", "--demos", "no_such_file.npz"], "no_such_file.npz"),
+    (["train", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+    (["train", "--keep-checkpoints", "-1"], "--keep-checkpoints must be at least 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
