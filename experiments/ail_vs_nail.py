@@ -27,7 +27,8 @@ Reported per env and algorithm (computed from ``metrics.jsonl``):
 Statistics use the epochs up to ``--steps`` env steps, so a run extended past the study's
 budget (``--steps 1003520 --algos nail``) still enters the 500k tables at 500k; a call with
 another budget writes ``summary_<steps>.csv``, ``per_seed_<steps>.csv`` and
-``<env>_<steps>.png`` instead.
+``<env>_<steps>.png`` instead. A run not yet trained to within one epoch of ``--steps``
+is left out of that budget's tables and figure (it says so on stderr).
 
 Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, whose rows for other
 envs are kept; the runs' config/metrics/summary files; one figure per env) and prints the
@@ -197,6 +198,11 @@ def main() -> int:
             if not records:
                 if algo in args.algos:
                     print(f"{out / env / algo}: no metrics yet, skipped", file=sys.stderr)
+                continue
+            reached = max(r["env_steps"] for r in records)
+            if reached + int(ALGOS[algo][1]["epoch_steps"]) <= args.steps:
+                print(f"{src}: trained to {reached} of {args.steps} env steps so far, not in "
+                      "this budget's tables", file=sys.stderr)
                 continue
             num_seeds = json.loads((src / "config.json").read_text())["num_seeds"]
             seeds = [per_seed_stats(records, s) for s in range(num_seeds)]
