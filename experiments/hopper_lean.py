@@ -13,7 +13,6 @@ hopper NAIL seed that lost its start-up).
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 
@@ -21,8 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.envs import make_env
-from nail_jax.runner import load_policy
+from nail_jax.runner import restore_run
 
 START_UP = 100
 
@@ -44,16 +42,16 @@ def max_lean(policy, env, episode_length: int, num_episodes: int, key: jax.Array
 
 
 def lean(run_dir: pathlib.Path, num_episodes: int) -> list[str]:
-    num_seeds = json.loads((run_dir / "config.json").read_text())["num_seeds"]
-    lines, env = [], None
-    for seed_index in range(num_seeds):
-        policy, config = load_policy(run_dir, seed_index=seed_index)
-        if config.env != "hopper":
-            return [f"{run_dir}: not a hopper run ({config.env})"]
-        env = env or make_env(config.env, config.backend)
+    run = restore_run(run_dir)  # every seed's state, read once
+    config = run.config
+    if config.env != "hopper":
+        return [f"{run_dir}: not a hopper run ({config.env})"]
+    lines = []
+    for seed_index in range(run.state.env_steps.shape[0]):
         angle, alive = map(np.asarray, jax.jit(
-            max_lean, static_argnums=(0, 1, 2, 3))(policy, env, config.episode_length,
-                                                   num_episodes, jax.random.PRNGKey(0)))
+            max_lean, static_argnums=(0, 1, 2, 3))(run.policy(seed_index), run.trainer.env,
+                                                   config.episode_length, num_episodes,
+                                                   jax.random.PRNGKey(0)))
         lines.append(f"{run_dir} seed {seed_index}: max |angle| {angle[:START_UP].max():.3f} "
                      f"in the first {START_UP} steps, {angle[START_UP:].max():.3f} after; "
                      f"{int(alive.sum())} of {num_episodes} episodes last "

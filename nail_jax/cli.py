@@ -118,11 +118,10 @@ def _collect(args) -> int:
 
     from nail_jax.collect import collect_dataset
     from nail_jax.demos import save_dataset
-    from nail_jax.envs import make_env
-    from nail_jax.runner import load_policy
+    from nail_jax.runner import restore_run
 
-    policy, config = load_policy(args.expert, seed_index=args.seed_index)
-    env = make_env(config.env, config.backend)
+    run = restore_run(args.expert, args.seed_index)
+    policy, config, env = run.policy(args.seed_index), run.config, run.trainer.env
     if args.stochastic:
         def policy_fn(obs, key):
             return policy(obs, key)

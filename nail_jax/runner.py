@@ -417,6 +417,18 @@ class RestoredRun:
     epoch: int
     state: Any
 
+    def policy(self, seed_index: int = 0) -> Callable[..., jax.Array]:
+        """Seed ``seed_index``'s policy as a jittable ``policy(obs, key=None)``, see
+        :func:`load_policy`."""
+        sac_state = jax.tree.map(lambda x: x[seed_index], self.state.sac)
+        snapshot = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
+        act, absorbing = self.trainer.act, self.config.absorbing
+
+        def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
+            return act(snapshot, augment_obs(obs, absorbing), key)
+
+        return policy
+
 
 def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
                 epoch: int | None = None) -> RestoredRun:
@@ -447,11 +459,4 @@ def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | N
     Returns ``(policy, config)``.
     """
     run = restore_run(run_dir, seed_index, epoch)
-    config, trainer = run.config, run.trainer
-    sac_state = jax.tree.map(lambda x: x[seed_index], run.state.sac)
-    snapshot = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
-
-    def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        return trainer.act(snapshot, augment_obs(obs, config.absorbing), key)
-
-    return policy, config
+    return run.policy(seed_index), run.config
