@@ -9,6 +9,7 @@ Cases (each in its own process, so that peak memory is its own):
   brax_sac     brax.training.agents.sac.train (with a shim for jax.device_put_replicated)
   rl, ail, nail    nail_jax's trainer, 1 seed
   nail_x4, nail_x8 nail with 4 and 8 seeds vmapped in one program
+  nail_x32     nail with 32 seeds vmapped (not in the default list: for accelerators)
   nail_x4_4dev nail with 4 seeds sharded over 4 devices (on a CPU: 4 forced host devices)
 
 All use the same env, backend, ``num_envs``, batch size, learning rate, discount and SAC
@@ -38,8 +39,9 @@ import subprocess
 import sys
 import time
 
-CASES = ("raw_env", "brax_sac", "rl", "ail", "nail", "nail_x4", "nail_x8", "nail_x4_4dev")
-SEEDS = {"nail_x4": 4, "nail_x8": 8, "nail_x4_4dev": 4}
+DEFAULT_CASES = ("raw_env", "brax_sac", "rl", "ail", "nail", "nail_x4", "nail_x8", "nail_x4_4dev")
+CASES = (*DEFAULT_CASES, "nail_x32")
+SEEDS = {"nail_x4": 4, "nail_x8": 8, "nail_x4_4dev": 4, "nail_x32": 32}
 
 
 def _settings(args) -> dict:
@@ -201,17 +203,18 @@ def run_case(name: str, s: dict) -> dict:
     else:
         algo = name.split("_")[0]
         result = run_nail_jax(s, algo, SEEDS.get(name, 1), 4 if name.endswith("4dev") else 1)
-    return {**result, **_memory()}
+    import jax
+
+    machine = {"device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
+               "jax": jax.__version__}
+    return {**result, **_memory(), "machine": machine}
 
 
 def _child(name: str, s: dict, timeout: int) -> dict:
     env = dict(os.environ)
-    if name.endswith("4dev"):
-        import jax
-
-        if jax.default_backend() == "cpu":  # a GPU/TPU host has its own devices
-            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                                " --xla_force_host_platform_device_count=4").strip()
+    if name.endswith("4dev"):  # makes 4 CPU devices; a GPU/TPU host uses its own devices
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                            " --xla_force_host_platform_device_count=4").strip()
     cmd = [sys.executable, __file__, "--child", name, "--settings", json.dumps(s)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -248,7 +251,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="halfcheetah")
     parser.add_argument("--backend", default="spring")
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(DEFAULT_CASES))
     parser.add_argument("--epoch-steps", type=int, default=5_120,
                         help="env steps per timed epoch (nail_jax) and per brax epoch / 2")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check it runs")
@@ -261,26 +264,26 @@ def main() -> int:
         print("RESULT " + json.dumps(run_case(args.child, json.loads(args.settings))), flush=True)
         return 0
 
-    import jax
-
+    # This process never touches JAX: on a GPU it would hold device memory the cases need.
     s = _settings(args)
+    machine = {"platform": platform.platform(), "cpus": os.cpu_count()}
+    save = not args.quick or args.out != parser.get_default("out")
     results = {}
     for name in args.cases:
         t = time.time()
         results[name] = _child(name, s, args.timeout)
         print(f"{name}: {results[name]} ({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
-    table = _table(results, s)
-    machine = {"platform": platform.platform(), "cpus": os.cpu_count(),
-               "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
-               "jax": jax.__version__}
+        machine.update(results[name].pop("machine", {}))
+        table = _table(results, s)
+        if save:  # after every case, so that a run cut short keeps what it measured
+            os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+            with open(args.out, "w") as f:
+                json.dump({"settings": s, "machine": machine, "results": results,
+                           "table": table}, f, indent=2)
     print(f"\n{s['env']} ({s['backend']}), {s['num_envs']} envs, batch {s['batch_size']}, "
           f"{s['updates']} SAC updates per {s['num_envs']} env steps, "
-          f"{machine['device']} x{os.cpu_count()} cpus\n{table}")
-    if not args.quick or args.out != parser.get_default("out"):
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump({"settings": s, "machine": machine, "results": results,
-                       "table": table}, f, indent=2)
+          f"{machine.get('device', '?')} x{os.cpu_count()} cpus\n{table}")
+    if save:
         print(f"wrote {args.out}")
     return 0
 
