@@ -262,8 +262,13 @@ def test_two_processes_train_one_run_and_only_process_zero_writes(tmp_path):
 
     from nail_jax.runner import read_metrics
 
+    # The one-process reference runs on the launch's platform (CPU): on a GPU host an
+    # in-process run would compare GPU kernels with CPU ones (1e-3 apart on an H200).
     single = tmp_path / "single"
-    assert cli.main([*common, "--out", str(single)]) == 0
+    proc = subprocess.run([sys.executable, "-m", "nail_jax.cli", *common, "--out", str(single)],
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     _close(_without_times(read_metrics(tmp_path / "multi")),
            _without_times(read_metrics(single)))
     # The 2-host checkpoint resumes in one process on this one device.

@@ -7,6 +7,12 @@ import pytest
 from nail_jax import SACConfig, Transition, make_sac, take_snapshot, td_target
 from nail_jax.smoke import run_point_mass_sac
 
+# The jitted update fuses the critic loss differently from the eager ops that recompute it
+# here (a mean of squared TD errors, so round-off cancels): measured relative differences
+# are up to 8.9e-6 on a CPU and 2.1e-5 on an H200 GPU (TF32 matmuls). A 1% change of any
+# soft-term weight moves these losses by 1.1-1.9%, so 1e-4 still catches a wrong term.
+LOSS_RTOL = 1e-4
+
 
 def test_td_target_hand_computed_with_terminal_and_truncation_masks():
     reward = jnp.array([1.0, 1.0, 2.0])
@@ -46,7 +52,7 @@ def test_critic_loss_matches_manual_computation():
     y = batch.reward + 0.99 * batch.discount * (nq.min(-1) - 1.0 * lp2)
     q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
     want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
-    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=LOSS_RTOL)
 
 
 @pytest.mark.parametrize("alpha_config, alpha, weight, reward_scale", [
@@ -74,7 +80,7 @@ def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, wei
         nq.min(-1) + weight * ref_lp - alpha * lp2)
     q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
     want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
-    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=LOSS_RTOL)
     # update never touches the reference; take_snapshot replaces it with the policy.
     chex.assert_trees_all_equal(new_state.reference, state.reference)
     snap = take_snapshot(new_state)
@@ -106,7 +112,7 @@ def test_absorbing_states_earn_no_soft_terms():
     y = batch.reward + 0.99 * batch.discount * (nq.min(-1) + soft)
     q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
     want = 0.5 * np.mean(np.sum((np.asarray(q) - np.asarray(y)[:, None]) ** 2, -1))
-    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=LOSS_RTOL)
     # actor and temperature: means over the 22 live states of batch.obs
     live = (np.arange(32) < 5) | (np.arange(32) >= 15)
     q_state = state.replace(q_params=new_state.q_params)
