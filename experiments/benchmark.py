@@ -159,7 +159,7 @@ def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     times = []
     for _ in range(s["epochs"]):
         t = time.time()
-        state, metrics = fns.run_epoch(state, fns.expert)
+        state, metrics = fns.run_epoch(state, fns.expert, fns.evaluates(1))
         jax.block_until_ready(metrics)
         times.append(time.time() - t)
     total = time.time() - t0

@@ -46,7 +46,11 @@ class TrainConfig:
         ``disc_window`` transitions; 0 means the whole replay buffer.
       absorbing: DAC absorbing states for episodes that terminate.
       normalize_observations: running mean/std normalisation of observations.
-      num_eval_episodes: deterministic evaluation episodes at each epoch end.
+      num_eval_episodes: deterministic evaluation episodes at each evaluated epoch's end.
+      eval_every: evaluate at the end of every ``eval_every``-th epoch and of the last;
+        the other epochs log no ``eval_return``/``score`` (``null``). Training is the same
+        for any value (the evaluation has its own key). On a GPU the 1,000-step
+        evaluation takes most of an epoch (``experiments/results/benchmark_h200.json``).
       sac, disc: learner settings.
     """
 
@@ -69,6 +73,7 @@ class TrainConfig:
     absorbing: bool = True
     normalize_observations: bool = True
     num_eval_episodes: int = 8
+    eval_every: int = 1
     sac: SACConfig = SACConfig()
     disc: DiscriminatorConfig = DiscriminatorConfig()
 
@@ -79,6 +84,10 @@ class TrainConfig:
     @property
     def num_epochs(self) -> int:
         return (self.total_steps - self.warmup_steps) // self.epoch_steps
+
+    def evaluates(self, epoch):
+        """Whether epoch ``epoch`` (1-based; an int or an int array) ends with an evaluation."""
+        return (epoch % self.eval_every == 0) | (epoch == self.num_epochs)
 
 
 def validate_config(config: TrainConfig) -> TrainConfig:
@@ -92,8 +101,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     except ValueError as e:
         raise ConfigError(str(e)) from e
     positive = ["total_steps", "epoch_steps", "num_envs", "batch_size", "replay_capacity",
-                "episode_length", "num_eval_episodes", "demo_trajectories", "demo_subsample",
-                "sac_updates_per_iteration"]
+                "episode_length", "num_eval_episodes", "eval_every", "demo_trajectories",
+                "demo_subsample", "sac_updates_per_iteration"]
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")

@@ -265,10 +265,11 @@ def run_training(
     save_times: list[float] = []
     writers = _tensorboard_writers(run_dir, num_seeds) if tensorboard and main else []
     metric_key = "eval_return" if config.algo == "rl" else "score"
+    shown = math.nan
     with open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as out:
         for epoch in range(start_epoch, config.num_epochs):
             t0 = time.time()
-            state, metrics = epoch_fn(state, expert)
+            state, metrics = epoch_fn(state, expert, fns.evaluates(epoch + 1))
             metrics = dist.to_host(metrics)  # the only thing gathered
             now = time.time()
             elapsed = elapsed_before + now - t_start
@@ -289,8 +290,9 @@ def run_training(
                                                  "config": config_to_dict(config),
                                                  "layout": dist.describe(mesh)})
                 save_times.append(time.time() - t_save)
-            value = np.nanmean(np.asarray(metrics[metric_key], np.float64))
-            bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {value:.3f}",
+            if config.evaluates(done):  # else the bar keeps the last evaluation's value
+                shown = np.nanmean(np.asarray(metrics[metric_key], np.float64))
+            bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {shown:.3f}",
                        elapsed)
     manager.close()
     for writer in writers:
@@ -314,11 +316,14 @@ class ShardedFunctions:
 
     Attributes:
       init: ``init(keys [S], expert) -> TrainState [S, ...]`` sharded by ``shardings``.
-      run_epoch: ``run_epoch(state, expert) -> (state, metrics [S])``; donates ``state``.
+      run_epoch: ``run_epoch(state, expert, evaluate) -> (state, metrics [S])``; donates
+        ``state``. ``evaluate``: a scalar bool (:meth:`ShardedFunctions.evaluates`).
       keys: ``[S]`` seed keys, sharded over ``'seed'``.
       expert: the demonstration data, replicated on every device (``None`` for ``rl``).
       shardings: the train state's shardings (:func:`nail_jax.distributed.state_shardings`).
       abstract_state: shapes and dtypes of the stacked train state.
+      config: the trainer's config.
+      mesh: the device mesh.
     """
 
     init: Callable
@@ -327,6 +332,12 @@ class ShardedFunctions:
     expert: Any
     shardings: Any
     abstract_state: Any
+    config: TrainConfig
+    mesh: Any
+
+    def evaluates(self, epoch: int) -> jax.Array:
+        """``run_epoch``'s ``evaluate`` for epoch ``epoch`` (1-based), on every device."""
+        return dist.put(np.asarray(self.config.evaluates(epoch)), dist.replicated(self.mesh))
 
 
 def over_seeds(fn: Callable, num_seeds: int) -> Callable:
@@ -358,9 +369,13 @@ def make_sharded_functions(trainer, expert, mesh, keys) -> ShardedFunctions:
     shardings = dist.state_shardings(abstract, mesh, trainer.config.num_envs)
     by_seed = dist.seed_sharding(mesh)
     init = jax.jit(batched_init, out_shardings=shardings)
-    run_epoch = jax.jit(over_seeds(trainer.run_epoch, num_seeds),
+    # The evaluate flag rides with the shared (unbatched) inputs, so it stays unbatched.
+    batched_epoch = over_seeds(lambda state, shared: trainer.run_epoch(state, *shared),
+                               num_seeds)
+    run_epoch = jax.jit(lambda state, expert, evaluate: batched_epoch(state, (expert, evaluate)),
                         out_shardings=(shardings, by_seed), donate_argnums=0)
-    return ShardedFunctions(init, run_epoch, keys, expert, shardings, abstract)
+    return ShardedFunctions(init, run_epoch, keys, expert, shardings, abstract,
+                            trainer.config, mesh)
 
 
 def _silent(_: str) -> None:

@@ -133,10 +133,14 @@ class Trainer:
       config: the validated config.
       init: ``init(key, expert) -> TrainState``: builds learners, measures the random
         policy's return, and collects ``warmup_steps`` with the initial policy.
-      run_epoch: ``run_epoch(state, expert) -> (state, metrics)``, one epoch: its
-        iterations, the ``pi_ref`` swap, and an evaluation. Metrics are scalars.
+      run_epoch: ``run_epoch(state, expert, evaluate=True) -> (state, metrics)``, one
+        epoch: its iterations, the ``pi_ref`` swap, and, if the scalar bool ``evaluate``
+        (it may be traced, but must not be batched over seeds), an evaluation; without it
+        ``eval_return``, ``eval_return_std`` and ``score`` are ``nan`` and the rest is the
+        same. Metrics are scalars.
       train: ``train(key, expert) -> (state, metrics [num_epochs])``: ``init`` then all
-        epochs in one ``lax.scan``; the same numbers as calling ``run_epoch`` in a loop.
+        epochs in one ``lax.scan``, evaluating where ``config.evaluates(epoch)``; the same
+        numbers as calling ``run_epoch`` in a loop.
       act: ``act(snapshot, obs [E, O'], key) -> action`` stochastic; ``None`` key: deterministic.
       expert_return: mean demonstration return (``nan`` for ``rl``).
       env: the Brax (or point-mass) env the run acts and is evaluated in.
@@ -301,7 +305,13 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         metrics.update({k: jnp.mean(v) for k, v in s_metrics.items()})
         return state.replace(sac=sac_state, disc=disc_state), metrics
 
-    def run_epoch(state: TrainState, expert: ExpertData | None = None):
+    def evaluate_snapshot(snapshot, key):
+        return evaluator(lambda obs, _: act(snapshot, obs, None), key)
+
+    def skip_evaluation(snapshot, key):
+        return jnp.full((config.num_eval_episodes,), jnp.nan)
+
+    def run_epoch(state: TrainState, expert: ExpertData | None = None, evaluate=True):
         key, k_refresh, k_iter, k_eval = jax.random.split(state.key, 4)
         state = state.replace(key=key, env=loop.refresh(state.env, k_refresh))
 
@@ -312,8 +322,9 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             body, state, jax.random.split(k_iter, config.iterations_per_epoch))
         # End of epoch: pi_ref <- pi (note section 4).
         state = state.replace(sac=take_snapshot(state.sac), epoch=state.epoch + 1)
-        snapshot = state.sac.reference
-        returns = evaluator(lambda obs, _: act(snapshot, obs, None), k_eval)
+        # A real branch (not a select) while ``evaluate`` is not batched: skipping saves time.
+        returns = jax.lax.cond(evaluate, evaluate_snapshot, skip_evaluation,
+                               state.sac.reference, k_eval)
         eval_return = jnp.mean(returns)
         metrics = {k: jnp.mean(v) for k, v in it_metrics.items()}
         metrics.update({
@@ -331,7 +342,9 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
 
     def train(key: jax.Array, expert: ExpertData | None = None):
         state = init(key, expert)
-        return jax.lax.scan(lambda s, _: run_epoch(s, expert), state, None, config.num_epochs)
+        epochs = jnp.arange(1, config.num_epochs + 1)  # not batched under vmap(train)
+        return jax.lax.scan(lambda s, e: run_epoch(s, expert, config.evaluates(e)), state,
+                            epochs)
 
     return Trainer(config, init, run_epoch, train, act, expert_return, env)
 

@@ -73,6 +73,20 @@ def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path):
     assert (saved["checkpoint_every"], saved["keep_checkpoints"]) == (2, 3)
 
 
+def test_eval_every_logs_null_scores_between_evaluations(tmp_path):
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_4, "--set", "eval_every=3") == 0
+    records = read_metrics(out)
+    assert [r["score"] is not None for r in records] == [False, False, True, True]
+    assert [r["eval_return"] is not None for r in records] == [False, False, True, True]
+    assert all(r["disc_bce"] is not None for r in records)
+    summary = json.loads((out / "summary.json").read_text())
+    (seed,) = summary["seeds"]
+    assert seed["final_score"] == records[3]["score"]
+    assert seed["best_score"] == max(records[2]["score"], records[3]["score"])
+    assert seed["env_steps"] == records[3]["env_steps"]
+
+
 def test_existing_run_is_refused_and_kept(tmp_path, capsys):
     out = tmp_path / "run"
     assert _train(out, "--steps", STEPS_2) == 0
@@ -101,6 +115,7 @@ def test_existing_run_is_refused_and_kept(tmp_path, capsys):
     (["train", "--demos", "no_such_file.npz"], "no_such_file.npz"),
     (["train", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
     (["train", "--keep-checkpoints", "-1"], "--keep-checkpoints must be at least 1"),
+    (["train", "--set", "eval_every=0"], "eval_every must be positive"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "run"

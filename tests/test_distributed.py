@@ -79,7 +79,7 @@ SCRIPT = textwrap.dedent("""
     result["param_shards"] = sorted((s.device.id, s.data.shape[0]) for s in leaf.addressable_shards)
     result["replay_spec"] = list(replay.sharding.spec)
     result["replay_shard_rows"] = sorted(s.data.shape[0] for s in replay.addressable_shards)
-    state, m = fns.run_epoch(state, fns.expert)
+    state, m = fns.run_epoch(state, fns.expert, fns.evaluates(1))
     result["after_epoch_spec"] = list(state.replay.size.sharding.spec)
     result["metrics_spec"] = list(m["score"].sharding.spec)
     mesh_e = dist.make_mesh(2, 4, env_shards=2, num_envs=4)

@@ -44,6 +44,39 @@ def test_driver_loop_equals_all_in_jit(algo):
     assert int(state.env_steps) == config.total_steps
 
 
+def test_eval_every_skips_evaluations_and_changes_nothing_else():
+    """``eval_every=2`` over 3 epochs evaluates epochs 2 and 3 (the last) only; training and
+    the evaluations it keeps are those of ``eval_every=1`` (the evaluation has its own key)."""
+    steps = TINY["warmup_steps"] + 3 * TINY["epoch_steps"]
+    every, sparse = (build(_tiny(total_steps=steps, eval_every=k)) for k in (1, 2))
+    key = jax.random.PRNGKey(0)
+    s1, m1 = jax.jit(every[0].train)(key, every[1])
+    s2, m2 = jax.jit(sparse[0].train)(key, sparse[1])
+    chex.assert_trees_all_close(s1, s2, rtol=1e-6, atol=1e-7)
+    evaluated = np.array([False, True, True])
+    for name in m1:
+        a, b = np.asarray(m1[name]), np.asarray(m2[name])
+        if name in ("eval_return", "eval_return_std", "score"):
+            assert np.all(np.isnan(b[~evaluated])), name
+            a, b = a[evaluated], b[evaluated]
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=name)
+    assert np.all(np.isfinite(np.asarray(m1["score"])))
+
+
+def test_skipped_evaluation_is_a_branch_not_a_select_under_vmap():
+    """With the flag shared by all seeds, vmap keeps ``lax.cond``: a skipped evaluation is
+    not computed and thrown away, which is what makes ``eval_every`` save time."""
+    trainer, expert = build(_tiny())
+    keys = seed_keys(0, 2)
+    states = jax.vmap(trainer.init, in_axes=(0, None))(keys, expert)
+    epoch = jax.vmap(trainer.run_epoch, in_axes=(0, None, None))
+    jaxpr = jax.make_jaxpr(epoch)(states, expert, jnp.array(False))
+    assert any(e.primitive.name == "cond" for e in jaxpr.jaxpr.eqns)
+    _, metrics = jax.jit(epoch)(states, expert, jnp.array(False))
+    assert np.all(np.isnan(np.asarray(metrics["score"])))
+    assert np.all(np.isfinite(np.asarray(metrics["disc_bce"])))
+
+
 def test_vmap_over_four_seeds_equals_each_seed_alone():
     """4 seeds vmapped give each seed's metrics as run alone (``--seeds 1``).
 
