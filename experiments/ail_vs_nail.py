@@ -30,6 +30,9 @@ another budget writes ``summary_<steps>.csv``, ``per_seed_<steps>.csv`` and
 ``<env>_<steps>.png`` instead. A run not yet trained to within one epoch of ``--steps``
 is left out of that budget's tables and figure (it says so on stderr).
 
+A variant of ``SEED_DRAWS`` (the same settings on other seeds) also gets a summary row
+``<base>+<draw>`` that pools its seeds with its base variant's, when both have results.
+
 Writes ``experiments/results/ail_vs_nail/`` (per-seed and summary CSVs, whose rows for other
 envs are kept; the runs' config/metrics/summary files; one figure per env) and prints the
 tables. Tables and figures cover every variant of ``ALGOS`` with results for the env, not
@@ -190,7 +193,7 @@ def main() -> int:
                 train_run(out / env / algo, name, env, args.seeds, args.steps, overrides,
                           checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps),
                           seed=first_seed)
-        run_dirs = []
+        run_dirs, stats = [], {}
         for algo in ALGOS:
             src = keep_results(out / env / algo, RESULTS / env / algo)
             records = [r for r in (read_metrics(src) if src else [])
@@ -209,6 +212,10 @@ def main() -> int:
             per_seed_rows += [{"env": env, "algo": algo, **s} for s in seeds]
             summary_rows.append(summarize(env, algo, seeds))
             run_dirs.append(src)
+            stats[algo] = seeds
+        for draw, (base, _) in SEED_DRAWS.items():  # both draws pooled: one summary row
+            if base in stats and draw in stats:
+                summary_rows.append(summarize(env, f"{base}+{draw}", stats[base] + stats[draw]))
         if run_dirs:
             plot_runs(run_dirs, RESULTS / f"{env}{suffix}.png",
                       labels=[d.name.upper() for d in run_dirs], max_steps=args.steps)
