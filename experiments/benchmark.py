@@ -16,9 +16,10 @@ All use the same env, backend, ``num_envs``, batch size, learning rate, discount
 updates per env step (the ``halfcheetah`` preset: 64 envs, batch 256, 8 updates per 64 env
 steps). Throughput is env steps per second after compilation: for nail_jax the median of
 whole epochs after the first (an epoch includes its evaluation of 8 episodes of 1,000
-steps), and "train-only" with that evaluation's separately measured time taken out; for brax
-the ``training/sps`` of its second training epoch (brax times its evaluation apart), so
-"train-only" is the like-for-like comparison.
+steps), and "train-only" the median of further epochs run without the evaluation (the
+program's ``evaluate`` flag off, as ``eval_every`` does between evaluations; same program,
+no recompilation); for brax the ``training/sps`` of its second training epoch (brax times
+its evaluation apart), so "train-only" is the like-for-like comparison.
 "Startup" is everything before the steady state: compilation, warm-up, the first epoch's
 excess. Seeds run one after another would each get the 1-seed throughput, so the 1-seed
 rate is the sequential baseline of the vmapped rows. Peak memory: the process's maximum
@@ -132,6 +133,7 @@ def run_brax_sac(s: dict) -> dict:
 
 def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     import jax
+    import numpy as np
 
     from nail_jax import distributed as dist
     from nail_jax.config import make_config
@@ -142,7 +144,7 @@ def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
         "env": s["env"], "backend": s["backend"], "num_envs": s["num_envs"],
         "batch_size": s["batch_size"], "sac_updates_per_iteration": s["updates"],
         "epoch_steps": s["epoch_steps"], "warmup_steps": s["warmup_steps"],
-        "total_steps": s["warmup_steps"] + s["epochs"] * s["epoch_steps"],
+        "total_steps": s["warmup_steps"] + 2 * s["epochs"] * s["epoch_steps"],
         "replay_capacity": s["replay"], "sac.discount": s["discount"],
         "sac.policy_learning_rate": s["learning_rate"],
         "sac.critic_learning_rate": s["learning_rate"],
@@ -156,43 +158,22 @@ def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     mesh = dist.make_mesh(num_seeds, devices, num_envs=config.num_envs)
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(0, num_seeds))
     state = jax.block_until_ready(fns.init(fns.keys, fns.expert))
-    times = []
-    for _ in range(s["epochs"]):
-        t = time.time()
-        state, metrics = fns.run_epoch(state, fns.expert, fns.evaluates(1))
-        jax.block_until_ready(metrics)
-        times.append(time.time() - t)
-    total = time.time() - t0
+    times, train_times = [], []
+    for evaluate, out in ((True, times), (False, train_times)):
+        flag = dist.put(np.asarray(evaluate), dist.replicated(mesh))
+        for _ in range(s["epochs"]):
+            t = time.time()
+            state, metrics = fns.run_epoch(state, fns.expert, flag)
+            jax.block_until_ready(metrics)
+            out.append(time.time() - t)
+        if evaluate:
+            total = time.time() - t0
     steady = statistics.median(times[1:])
-    eval_s = _time_evaluation(config, trainer, state.sac.reference)
+    train = statistics.median(train_times)  # the same compiled program: no warm-up epoch
     return {"steps_per_s": num_seeds * s["epoch_steps"] / steady,
-            "train_steps_per_s": (num_seeds * s["epoch_steps"] / (steady - eval_s)
-                                  if steady > 2 * eval_s else None),  # else too noisy
-            "eval_s": eval_s, "startup_s": total - sum(times[1:]) - (times[0] - steady),
-            "epoch_s": times, "layout": dist.describe(mesh)}
-
-
-def _time_evaluation(config, trainer, snapshots) -> float:
-    """Seconds of one epoch-end evaluation (all seeds), to compare with brax, which
-    times its evaluation apart from training."""
-    import jax
-
-    from nail_jax.envs import make_evaluator
-
-    evaluator = make_evaluator(trainer.env, config.num_eval_episodes,
-                               config.episode_length, config.absorbing)
-
-    def one(snapshot, key):
-        return evaluator(lambda obs, _: trainer.act(snapshot, obs, None), key)
-
-    run = jax.jit(jax.vmap(one, in_axes=(0, None)))
-    jax.block_until_ready(run(snapshots, jax.random.PRNGKey(0)))
-    times = []
-    for i in range(3):
-        t = time.time()
-        jax.block_until_ready(run(snapshots, jax.random.PRNGKey(i + 1)))
-        times.append(time.time() - t)
-    return statistics.median(times)
+            "train_steps_per_s": num_seeds * s["epoch_steps"] / train,
+            "eval_s": steady - train, "startup_s": total - sum(times[1:]) - (times[0] - steady),
+            "epoch_s": times, "train_epoch_s": train_times, "layout": dist.describe(mesh)}
 
 
 def run_case(name: str, s: dict) -> dict:
