@@ -232,7 +232,9 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
 
     ``policy_fn(obs [E, O'], key) -> action [E, A]``, with ``O'`` including the absorbing
     flag (always 0 here). Each episode starts from a fresh ``reset`` and ends at its first
-    ``done`` or after ``episode_length`` steps.
+    ``done`` or after ``episode_length`` steps. The loop stops once every episode has ended
+    (under ``vmap``, every episode of every batch member): the returns are those of running
+    all ``episode_length`` steps, with step ``t`` acting on the same key.
     """
     v_reset = jax.vmap(env.reset)
     v_step = jax.vmap(env.step)
@@ -240,17 +242,21 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
     def evaluate(policy_fn, key: jax.Array) -> jax.Array:
         k_reset, k_act = jax.random.split(key)
         state = v_reset(jax.random.split(k_reset, num_episodes))
+        keys = jax.random.split(k_act, episode_length)
 
-        def body(carry, k):
-            state, alive, ret = carry
-            action = policy_fn(augment_obs(state.obs, absorbing), k)
+        def running(carry):
+            t, _, alive, _ = carry
+            return (t < episode_length) & jnp.any(alive > 0)
+
+        def body(carry):
+            t, state, alive, ret = carry
+            action = policy_fn(augment_obs(state.obs, absorbing), keys[t])
             nxt = v_step(state, action)
             ret = ret + alive * nxt.reward
             alive = alive * (1.0 - (nxt.done > 0))
-            return (nxt, alive, ret), None
+            return t + 1, nxt, alive, ret
 
-        init = (state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
-        (_, _, ret), _ = jax.lax.scan(body, init, jax.random.split(k_act, episode_length))
-        return ret
+        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
+        return jax.lax.while_loop(running, body, init)[3]
 
     return evaluate
