@@ -1,5 +1,6 @@
-"""Times the evaluator, which stops once every episode has ended, against a fixed-length
-loop of all ``episode_length`` steps (the evaluator before that change), vmapped over seeds.
+"""Times the evaluator, which stops once every episode has ended, against its fixed-length
+loop of all ``episode_length`` steps (``stop_early=False``, the evaluator before that
+change), vmapped over seeds.
 
     python experiments/eval_loop_timing.py --env hopper --backend generalized   # falls early
     python experiments/eval_loop_timing.py --env halfcheetah --weight-scale 0.1  # never ends
@@ -21,22 +22,6 @@ import numpy as np
 from nail_jax.envs import make_env, make_evaluator
 
 
-def fixed_length_evaluator(env, num_episodes: int, episode_length: int):
-    def evaluate(policy_fn, key):
-        k_reset, k_act = jax.random.split(key)
-        state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
-
-        def body(carry, k):
-            state, alive, ret = carry
-            nxt = jax.vmap(env.step)(state, policy_fn(state.obs, k))
-            return (nxt, alive * (1.0 - (nxt.done > 0)), ret + alive * nxt.reward), None
-
-        init = (state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
-        return jax.lax.scan(body, init, jax.random.split(k_act, episode_length))[0][2]
-
-    return evaluate
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="hopper")
@@ -55,9 +40,9 @@ def main() -> None:
 
     keys = jax.random.split(jax.random.PRNGKey(1), args.seeds)
     returns = {}
-    for name, make in (("fixed length", fixed_length_evaluator),
-                       ("stops early", lambda *a: make_evaluator(*a, absorbing=False))):
-        evaluate = make(env, args.episodes, args.episode_length)
+    for name, stop_early in (("fixed length", False), ("stops early", True)):
+        evaluate = make_evaluator(env, args.episodes, args.episode_length, absorbing=False,
+                                  stop_early=stop_early)
         run = jax.jit(jax.vmap(lambda k, evaluate=evaluate: evaluate(policy, k)))
         returns[name] = np.asarray(jax.block_until_ready(run(keys)))
         times = []

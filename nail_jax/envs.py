@@ -227,14 +227,16 @@ def make_env_loop(env: Env, num_envs: int, episode_length: int, absorbing: bool)
     return EnvLoop(obs_size, env.action_size, reset, refresh, observe, step)
 
 
-def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: bool):
+def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: bool,
+                   stop_early: bool = True):
     """``evaluate(policy_fn, key) -> [num_episodes]`` undiscounted returns.
 
     ``policy_fn(obs [E, O'], key) -> action [E, A]``, with ``O'`` including the absorbing
     flag (always 0 here). Each episode starts from a fresh ``reset`` and ends at its first
-    ``done`` or after ``episode_length`` steps. The loop stops once every episode has ended
-    (under ``vmap``, every episode of every batch member): the returns are those of running
-    all ``episode_length`` steps, with step ``t`` acting on the same key.
+    ``done`` or after ``episode_length`` steps. With ``stop_early`` the loop stops once every
+    episode has ended (under ``vmap``, every episode of every batch member); without it, it
+    runs all ``episode_length`` steps (a ``scan``, which reverse-mode autodiff can go
+    through). The returns are the same: step ``t`` acts on the same key either way.
     """
     v_reset = jax.vmap(env.reset)
     v_step = jax.vmap(env.step)
@@ -257,6 +259,8 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
             return t + 1, nxt, alive, ret
 
         init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
-        return jax.lax.while_loop(running, body, init)[3]
+        if stop_early:
+            return jax.lax.while_loop(running, body, init)[3]
+        return jax.lax.scan(lambda c, _: (body(c), None), init, None, episode_length)[0][3]
 
     return evaluate

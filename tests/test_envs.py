@@ -80,40 +80,40 @@ def test_evaluator_stops_at_termination():
     assert returns.shape == (4,) and np.all(returns > still)
 
 
-def _fixed_length_returns(env, policy_fn, key, num_episodes, episode_length):
-    """The evaluator before it stopped early: all ``episode_length`` steps in a scan.
-    Returns ``(returns, alive at the end)``."""
-    k_reset, k_act = jax.random.split(key)
-    state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
+class _Counting:
+    """``env`` with a reward of 1 per step, so that returns are episode lengths."""
 
-    def body(carry, k):
-        state, alive, ret = carry
-        nxt = jax.vmap(env.step)(state, policy_fn(state.obs, k))
-        return (nxt, alive * (1.0 - (nxt.done > 0)), ret + alive * nxt.reward), None
+    def __init__(self, env):
+        self.env = env
 
-    init = (state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
-    _, alive, ret = jax.lax.scan(body, init, jax.random.split(k_act, episode_length))[0]
-    return ret, alive
+    def reset(self, key):
+        return self.env.reset(key)
+
+    def step(self, state, action):
+        nxt = self.env.step(state, action)
+        return nxt.replace(reward=jnp.ones_like(nxt.reward))
 
 
 def test_evaluator_stopping_early_gives_the_fixed_length_returns():
     """Noisy steps towards the goal: episodes end at different steps, some never; the
     early-stopping loop (also vmapped over keys, where it runs until all have ended)
-    returns exactly what running every step returns."""
+    returns exactly what running all steps returns."""
     env = make_env("point_mass_terminating")
 
     def policy(obs, k):
         return jnp.clip(_towards_goal(obs) + 2.0 * jax.random.normal(k, (obs.shape[0], 2)),
                         -1.0, 1.0)
 
-    evaluate = make_evaluator(env, num_episodes=6, episode_length=40, absorbing=False)
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
-    got = jax.jit(jax.vmap(lambda k: evaluate(policy, k)))(keys)
-    want, alive = jax.jit(jax.vmap(lambda k: _fixed_length_returns(env, policy, k, 6, 40)))(keys)
-    np.testing.assert_array_equal(got, want)
-    # Not vacuous: some episodes end early and some run to the time limit.
-    assert 0 < np.sum(alive) < alive.size, alive
-    np.testing.assert_array_equal(jax.jit(lambda k: evaluate(policy, k))(keys[1]), want[1])
+    for task in (env, _Counting(env)):
+        early, full = (make_evaluator(task, num_episodes=6, episode_length=40, absorbing=False,
+                                      stop_early=stop) for stop in (True, False))
+        got = jax.jit(jax.vmap(lambda k, f=early: f(policy, k)))(keys)
+        want = jax.jit(jax.vmap(lambda k, f=full: f(policy, k)))(keys)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(jax.jit(lambda k, f=early: f(policy, k))(keys[1]), want[1])
+    # Not vacuous: the lengths show some episodes ending early and some at the time limit.
+    assert np.any(want < 40) and np.any(want == 40), want
 
 
 def test_unknown_env_and_backend():
