@@ -133,7 +133,6 @@ def run_brax_sac(s: dict) -> dict:
 
 def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     import jax
-    import numpy as np
 
     from nail_jax import distributed as dist
     from nail_jax.config import make_config
@@ -158,18 +157,22 @@ def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     mesh = dist.make_mesh(num_seeds, devices, num_envs=config.num_envs)
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(0, num_seeds))
     state = jax.block_until_ready(fns.init(fns.keys, fns.expert))
-    times, train_times = [], []
-    for evaluate, out in ((True, times), (False, train_times)):
-        flag = dist.put(np.asarray(evaluate), dist.replicated(mesh))
+
+    def timed_epochs(evaluate: bool) -> list[float]:
+        nonlocal state
+        flag, times = fns.flag(evaluate), []
         for _ in range(s["epochs"]):
             t = time.time()
             state, metrics = fns.run_epoch(state, fns.expert, flag)
             jax.block_until_ready(metrics)
-            out.append(time.time() - t)
-        if evaluate:
-            total = time.time() - t0
+            times.append(time.time() - t)
+        return times
+
+    times = timed_epochs(True)
+    total = time.time() - t0
+    train_times = timed_epochs(False)  # the same compiled program, evaluation skipped
     steady = statistics.median(times[1:])
-    train = statistics.median(train_times)  # the same compiled program: no warm-up epoch
+    train = statistics.median(train_times)  # no compilation: no warm-up epoch to leave out
     return {"steps_per_s": num_seeds * s["epoch_steps"] / steady,
             "train_steps_per_s": num_seeds * s["epoch_steps"] / train,
             "eval_s": steady - train, "startup_s": total - sum(times[1:]) - (times[0] - steady),

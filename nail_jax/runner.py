@@ -317,7 +317,8 @@ class ShardedFunctions:
     Attributes:
       init: ``init(keys [S], expert) -> TrainState [S, ...]`` sharded by ``shardings``.
       run_epoch: ``run_epoch(state, expert, evaluate) -> (state, metrics [S])``; donates
-        ``state``. ``evaluate``: a scalar bool (:meth:`ShardedFunctions.evaluates`).
+        ``state``. ``evaluate``: a scalar bool (:meth:`ShardedFunctions.evaluates`,
+        :meth:`ShardedFunctions.flag`).
       keys: ``[S]`` seed keys, sharded over ``'seed'``.
       expert: the demonstration data, replicated on every device (``None`` for ``rl``).
       shardings: the train state's shardings (:func:`nail_jax.distributed.state_shardings`).
@@ -337,7 +338,11 @@ class ShardedFunctions:
 
     def evaluates(self, epoch: int) -> jax.Array:
         """``run_epoch``'s ``evaluate`` for epoch ``epoch`` (1-based), on every device."""
-        return dist.put(np.asarray(self.config.evaluates(epoch)), dist.replicated(self.mesh))
+        return self.flag(self.config.evaluates(epoch))
+
+    def flag(self, evaluate: bool) -> jax.Array:
+        """``run_epoch``'s ``evaluate`` argument: ``evaluate`` on every device."""
+        return dist.put(np.asarray(evaluate), dist.replicated(self.mesh))
 
 
 def over_seeds(fn: Callable, num_seeds: int) -> Callable:
