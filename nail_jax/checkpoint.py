@@ -95,6 +95,26 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None 
     return epoch, state, dict(restored["meta"])
 
 
+def read_meta(run_dir: str | pathlib.Path, epoch: int | None = None) -> tuple[int, dict]:
+    """``(epoch, meta)`` of checkpoint ``epoch`` (default: the latest), without its arrays.
+
+    Raises CheckpointError when there is no such checkpoint or its ``meta`` is unreadable.
+    """
+    if not checkpoint_dir(run_dir).is_dir():
+        raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
+    manager = make_manager(run_dir, read_only=True)
+    try:
+        epoch = _pick_epoch(manager, run_dir, epoch)
+        try:
+            restored = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        except Exception as e:  # orbax raises ValueError, KeyError, FileNotFoundError, ...
+            raise CheckpointError(f"checkpoint {epoch} in {checkpoint_dir(run_dir)} has no "
+                                  f"readable metadata ({type(e).__name__})") from e
+    finally:
+        manager.close()
+    return epoch, dict(restored["meta"])
+
+
 def _pick_epoch(manager: ocp.CheckpointManager, run_dir, epoch: int | None) -> int:
     """``epoch``, or the latest when ``None``, after checking ``manager`` keeps it."""
     kept = sorted(manager.all_steps())

@@ -38,20 +38,18 @@ def curves(run_dir: str | pathlib.Path, key: str,
     return steps, values
 
 
-def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
-              labels: Sequence[str] | None = None,
-              max_steps: int | None = None) -> pathlib.Path:
-    """Draws score (``eval_return`` for rl runs) and BCE panels for ``run_dirs`` into ``out``.
+def make_figure(run_dirs: Sequence[str | pathlib.Path], labels: Sequence[str] | None = None,
+                max_steps: int | None = None):
+    """A matplotlib figure with two panels for ``run_dirs``: score (``eval_return`` for rl
+    runs), and discriminator BCE with a ``ln 2`` line. Each run is one line per panel (the
+    mean over its seeds) over a band from the min to the max over seeds.
 
     ``max_steps`` cuts every run at that many env steps (see :func:`curves`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure list
 
     labels = list(labels) if labels else []
-    fig, (ax_score, ax_bce) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax_score, ax_bce = fig.subplots(1, 2)
     score_key = "score"
     envs = []
     for i, run_dir in enumerate(run_dirs):
@@ -84,8 +82,15 @@ def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
     for ax in (ax_score, ax_bce):
         ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path,
+              labels: Sequence[str] | None = None,
+              max_steps: int | None = None) -> pathlib.Path:
+    """Draws :func:`make_figure` of ``run_dirs`` into the image file ``out``; returns it."""
+    fig = make_figure(run_dirs, labels, max_steps)
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out

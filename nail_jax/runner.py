@@ -242,11 +242,15 @@ def run_training(
     t_start = time.time()
     elapsed_before = 0.0
     if resume:
+        # The seed count first, from the metadata alone: restoring arrays of another seed
+        # count fails with an orbax shape message that does not say so.
+        saved_epoch, meta = ckpt.read_meta(run_dir)
+        if meta.get("num_seeds") != num_seeds:
+            raise RunError(f"checkpoint {saved_epoch} in {ckpt.checkpoint_dir(run_dir)} holds "
+                           f"{meta.get('num_seeds')} seed(s) but {run_dir}/config.json says "
+                           f"{num_seeds}; restore config.json's num_seeds")
         start_epoch, state, meta = ckpt.restore(run_dir, fns.abstract_state,
                                                 shardings=fns.shardings)
-        if meta.get("num_seeds") != num_seeds:
-            raise RunError(f"checkpoint has {meta.get('num_seeds')} seeds, config.json says "
-                           f"{num_seeds}")
         elapsed_before = float(meta.get("elapsed", 0.0))
         kept = [r for r in read_metrics(run_dir) if r["epoch"] <= start_epoch]
         if main:

@@ -116,6 +116,18 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
     return Demonstrations(expert, expert_return, config.demo_trajectories)
 
 
+def sample_expert(expert: ExpertData, key: jax.Array, batch_size: int,
+                  weighted: bool) -> tuple[jax.Array, jax.Array]:
+    """``batch_size`` demonstration pairs ``(obs [B, O'], action [B, A])``, drawn with
+    replacement: by ``expert.prob`` when ``weighted`` (inverse-CDF sampling), else uniformly
+    (cheaper; right when all weights are equal)."""
+    if weighted:
+        idx = jax.random.choice(key, expert.obs.shape[0], (batch_size,), p=expert.prob)
+    else:
+        idx = jax.random.randint(key, (batch_size,), 0, expert.obs.shape[0])
+    return expert.obs[idx], expert.action[idx]
+
+
 def zero_absorbing_action(obs: jax.Array, action: jax.Array) -> jax.Array:
     """``action [..., A]`` with the rows whose ``obs [..., O']`` is absorbing set to 0.
 
@@ -235,18 +247,12 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         # The snapshot acting in epoch 1 sees the statistics gathered during warm-up.
         return state.replace(sac=take_snapshot(state.sac))
 
-    def sample_expert(expert: ExpertData, key: jax.Array):
-        if config.demo_subsample == 1:  # all weights are 1
-            idx = jax.random.randint(key, (batch,), 0, expert.obs.shape[0])
-        else:  # subsampled steps and absorbing pairs weighted (inverse-CDF sampling)
-            idx = jax.random.choice(key, expert.obs.shape[0], (batch,), p=expert.prob)
-        return expert.obs[idx], expert.action[idx]
-
     def disc_step(disc_state, replay, expert, key):
         k_pol, k_exp, k_upd = jax.random.split(key, 3)
         window = config.disc_window if config.disc_window > 0 else None
         policy = buffer.sample(replay, k_pol, window=window)
-        e_obs, e_act = sample_expert(expert, k_exp)
+        # Subsampled steps and absorbing pairs are weighted; otherwise all weights are 1.
+        e_obs, e_act = sample_expert(expert, k_exp, batch, weighted=config.demo_subsample > 1)
         d_batch = DiscriminatorBatch(
             policy.obs, mask_absorbing_action(policy.obs, policy.action),
             e_obs, mask_absorbing_action(e_obs, e_act))

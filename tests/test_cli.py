@@ -13,7 +13,7 @@ import pytest
 from nail_jax import cli
 from nail_jax.collect import collect_dataset
 from nail_jax.demos import REQUIRED_KEYS, load_dataset, save_dataset
-from nail_jax.envs import make_env
+from nail_jax.envs import make_env, make_evaluator
 from nail_jax.runner import load_policy, read_metrics
 
 TINY = ["--set", "num_envs=4", "--set", "epoch_steps=40", "--set", "warmup_steps=16",
@@ -229,3 +229,49 @@ def test_no_arguments_runs_the_default(monkeypatch):
     args = seen["args"]
     assert args.command == "train" and args.algo == "nail" and args.env is None
     assert pathlib.Path(cli.__file__).exists()
+
+
+def test_collect_seed_index_stochastic_and_random_return(tmp_path, capsys):
+    """``--seed-index`` picks that seed's policy (the recorded actions are its actions on the
+    recorded states, not seed 0's); ``--stochastic`` samples around them; the random return
+    is a uniform policy's, matching an independent estimate. Catches collect reading seed
+    0 always, ignoring ``--stochastic``, or rolling the expert out as the "random" policy."""
+    out = tmp_path / "expert"
+    assert cli.main(["expert", "--env", "point_mass", "--steps", STEPS_2, "--seeds", "2",
+                     "--out", str(out), *TINY]) == 0
+    policies = [load_policy(out, seed_index=i)[0] for i in (0, 1)]
+    det, sto = tmp_path / "det.npz", tmp_path / "sto.npz"
+    common = ["--expert", str(out), "--episodes", "64", "--seed-index", "1"]
+    assert cli.main(["collect", *common, "--out", str(det)]) == 0
+    assert cli.main(["collect", *common, "--out", str(sto), "--stochastic"]) == 0
+    det, sto = load_dataset(det), load_dataset(sto)
+    assert det.metadata["policy"] == "deterministic" and sto.metadata["policy"] == "stochastic"
+    np.testing.assert_allclose(det.actions, policies[1](det.observations), atol=1e-6)
+    assert not np.allclose(det.actions, policies[0](det.observations), atol=1e-3)
+    gap = np.abs(sto.actions - policies[1](sto.observations))
+    assert gap.mean() > 0.05 and np.all(gap <= 2)
+    # The random return: 64 uniform-random episodes, against 512 others from the evaluator.
+    returns = np.asarray(det.metadata["random_episode_returns"])
+    assert len(returns) == 64 and det.metadata["random_return"] == pytest.approx(returns.mean())
+    evaluate = make_evaluator(make_env("point_mass"), 512, 30, absorbing=False)
+    uniform = np.asarray(evaluate(lambda obs, k: jax.random.uniform(
+        k, (obs.shape[0], 2), minval=-1.0, maxval=1.0), jax.random.PRNGKey(7)))
+    se = np.hypot(returns.std() / 8, uniform.std() / np.sqrt(512))
+    assert abs(returns.mean() - uniform.mean()) < 4 * se
+    print(f"random {returns.mean():.2f} vs {uniform.mean():.2f} (se {se:.2f}); expert "
+          f"{np.mean(det.metadata['episode_returns']):.2f}")
+    capsys.readouterr()
+    assert cli.main(["collect", "--expert", str(out), "--episodes", "2", "--seed-index", "2",
+                     "--out", str(tmp_path / "x.npz")]) == 2
+    assert "seed index 2 out of range: the run has 2 seeds" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_smoke_command_learns(capsys):
+    """``nail-jax smoke`` trains SAC on the point mass from the building blocks: the printed
+    return after training is far above the one before (standing still is about -23)."""
+    assert cli.main(["smoke"]) == 0
+    printed = capsys.readouterr().out
+    before, after = (float(x) for x in
+                     printed.split("deterministic return ")[1].split(" (")[0].split(" -> "))
+    assert after > -8.0 and after > before + 5.0, printed

@@ -1,6 +1,5 @@
 import json
 import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -411,9 +410,28 @@ def test_bad_sidecar(tmp_path):
 # ----------------------------------------------------------------------------- bundled
 
 
-def test_bundled_dir_is_next_to_module():
-    assert demos.bundled_dir() == pathlib.Path(demos.__file__).resolve().parent / "data"
-    assert list_bundled() == sorted(list_bundled())
+# Observation and action sizes of each env with bundled demonstrations.
+ENV_SIZES = {"halfcheetah": (17, 6), "hopper": (11, 3), "point_mass": (4, 2)}
+
+
+@pytest.mark.parametrize("name", list_bundled())
+def test_bundled_datasets_are_what_their_metadata_says(name):
+    """Each shipped dataset loads by name, fits its env, and its metadata (what ``demos
+    list`` and the score normalisation read) agrees with its arrays. Catches a file
+    replaced by another env's or another expert's data, or stale returns in the metadata."""
+    data = load_dataset(resolve(name))
+    meta = data.metadata
+    assert (data.obs_size, data.action_size) == ENV_SIZES[meta["env"]]
+    returns = episode_returns(data)
+    np.testing.assert_allclose(meta["episode_returns"], returns, rtol=1e-4, atol=1e-2)
+    assert meta["expert_return"] == pytest.approx(np.mean(returns), rel=1e-4)
+    assert meta["random_return"] == pytest.approx(np.mean(meta["random_episode_returns"]))
+    assert meta["random_return"] < meta["expert_return"]
+    lengths = np.diff(episode_bounds(data), axis=1)[:, 0]
+    assert np.all(lengths <= meta["episode_length"])
+    ends = np.cumsum(lengths) - 1
+    np.testing.assert_array_equal(data.timeouts[ends], lengths == meta["episode_length"])
+    assert {"halfcheetah", "hopper", "point_mass"} <= set(list_bundled())
 
 
 def test_resolve_paths_and_bundled_names(tmp_path, monkeypatch):

@@ -36,14 +36,23 @@ def test_termination_leads_into_absorbing_state_then_reset():
 
 
 def test_termination_without_absorbing_masks_bootstrap():
+    """Without absorbing states ``discount`` is 0 exactly on the steps that land inside the
+    radius (recomputed from the dynamics) and 1 on all others, and those episodes restart.
+    Catches masking every step, none, or the step after the termination."""
     env = make_env("point_mass_terminating")
-    loop = make_env_loop(env, num_envs=1, episode_length=100, absorbing=False)
+    loop = make_env_loop(env, num_envs=4, episode_length=100, absorbing=False)
     state = loop.reset(jax.random.PRNGKey(0))
-    discounts = []
+    step = jax.jit(loop.step)
+    ended = 0
     for _ in range(40):
-        state, tr = loop.step(state, _towards_goal(loop.observe(state)))
-        discounts.append(float(tr.discount[0]))
-    assert 0.0 in discounts and loop.obs_size == 4
+        action = _towards_goal(loop.observe(state))
+        landed = np.clip(np.asarray(state.env_state.pipeline_state) + 0.1 * action, -1, 1)
+        state, tr = step(state, action)
+        terminated = np.linalg.norm(landed, axis=1) < 0.1
+        np.testing.assert_array_equal(tr.discount, np.where(terminated, 0.0, 1.0))
+        np.testing.assert_array_equal(np.asarray(state.steps)[terminated], 0)
+        ended += int(terminated.sum())
+    assert ended >= 4 and loop.obs_size == 4
 
 
 def test_truncation_keeps_true_final_observation_and_bootstraps():

@@ -25,9 +25,20 @@ def test_output_shapes_with_leading_axes():
 
 
 def test_twin_critics_are_independent():
-    q = make_q_network(2, 1, (8,))
-    out = q.apply(None, q.init(jax.random.PRNGKey(0)), jnp.ones((1, 2)), jnp.ones((1, 1)))
-    assert out[0, 0] != out[0, 1]
+    """Each critic has its own layers: changing every parameter of critic 0 moves only
+    output 0. Catches shared hidden layers (output 1 would move too) and a stack of one
+    critic's output twice."""
+    q = make_q_network(2, 1, (8, 8), n_critics=2)
+    params = q.init(jax.random.PRNGKey(0))
+    assert sorted(params["params"]) == ["q_0", "q_1"]
+    obs, act = jax.random.normal(jax.random.PRNGKey(1), (5, 2)), jnp.ones((5, 1))
+    out = q.apply(None, params, obs, act)
+    assert not np.allclose(out[:, 0], out[:, 1])
+    moved = {"params": {**params["params"], "q_0": jax.tree.map(
+        lambda x: x + 0.5, params["params"]["q_0"])}}
+    new = q.apply(None, moved, obs, act)
+    np.testing.assert_array_equal(new[:, 1], out[:, 1])
+    assert np.all(np.abs(new[:, 0] - out[:, 0]) > 1e-3)
 
 
 def test_normalizer_is_applied():

@@ -5,13 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from nail_jax.plotting import curves
+from nail_jax.plotting import curves, make_figure, plot_runs
 from nail_jax.runner import RunError
 
 
-def _write_run(run_dir, records):
+def _write_run(run_dir, records, algo="nail"):
     run_dir.mkdir()
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    config = {"config": {"algo": algo, "env": "point_mass"}}
+    (run_dir / "config.json").write_text(json.dumps(config))
 
 
 def test_curves_table_seeds_by_epochs_and_cut_at_max_steps(tmp_path):
@@ -27,3 +29,32 @@ def test_curves_table_seeds_by_epochs_and_cut_at_max_steps(tmp_path):
     np.testing.assert_array_equal(values, [[10, 20], [11, 21]])
     with pytest.raises(RunError, match="no 'score' in metrics.jsonl up to 50 env steps"):
         curves(tmp_path / "run", "score", max_steps=50)
+
+
+def test_figure_draws_each_runs_seed_mean_band_and_the_chance_line(tmp_path):
+    """The lines are the means over seeds of the metrics files (score, BCE), the bands
+    span min to max, the BCE panel marks ln 2, an rl run is drawn by its return and has no
+    BCE line. Catches a plot of one seed, of the wrong metric, or a cut that is ignored."""
+    nail = [{"epoch": e, "seed": s, "env_steps": 100 * e, "score": e + 2 * s,
+             "disc_bce": 0.1 * e + s} for e in (1, 2, 3) for s in (0, 1)]
+    rl = [{"epoch": e, "seed": 0, "env_steps": 100 * e, "eval_return": -10.0 * e}
+          for e in (1, 2)]
+    _write_run(tmp_path / "a", nail)
+    _write_run(tmp_path / "b", rl, algo="rl")
+    fig = make_figure([tmp_path / "a", tmp_path / "b"], labels=["mine"], max_steps=250)
+    ax_score, ax_bce = fig.axes
+    (score_a, score_b) = ax_score.get_lines()
+    np.testing.assert_array_equal(score_a.get_xdata(), [100, 200])
+    np.testing.assert_array_equal(score_a.get_ydata(), [2.0, 3.0])  # mean of seeds 0 and 1
+    np.testing.assert_array_equal(score_b.get_ydata(), [-10.0, -20.0])
+    assert score_a.get_label() == "mine, 2 seeds" and score_b.get_label() == "rl (b), 1 seed"
+    band = ax_score.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == 1.0 and band.max() == 4.0  # min and max over seeds
+    lines = ax_bce.get_lines()
+    assert len(lines) == 2  # nail's BCE and the ln 2 line; none for rl
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.6, 0.7])
+    np.testing.assert_allclose(lines[1].get_ydata(), np.log(2.0))
+    assert ax_score.get_ylabel() == "eval return"  # an rl run among them
+    png = plot_runs([tmp_path / "a"], tmp_path / "sub" / "curves.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert make_figure([tmp_path / "a"]).axes[0].get_ylabel() == "normalised score"

@@ -3,11 +3,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from recording import record_learners
 
+from nail_jax import demos as demos_lib
+from nail_jax.collect import collect_dataset
 from nail_jax.config import ConfigError, make_config
-from nail_jax.demos import DemoError
+from nail_jax.demos import DemoError, save_dataset
+from nail_jax.envs import PointMass
 from nail_jax.runner import seed_keys
-from nail_jax.trainer import build
+from nail_jax.trainer import ExpertData, build, prepare_demonstrations, sample_expert
 
 TINY = {
     "num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
@@ -126,17 +130,6 @@ def test_epoch_acts_with_the_snapshot_taken_at_its_start():
     chex.assert_trees_all_equal(after.sac.reference.params, after.sac.policy_params)
 
 
-def test_nail_reward_modes_differ_only_in_where_log_pi_ref_enters():
-    literal = _tiny("nail", **{"sac.reference_kl": False})
-    trainer, expert = build(literal)
-    state, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
-    # With the literal eq. 8 reward, the SAC batches are trained on -log r + log pi_ref.
-    np.testing.assert_allclose(m["reward_used"], m["reward_nail"], rtol=1e-5)
-    kl_trainer, _ = build(_tiny("nail"))
-    _, m_kl = jax.jit(kl_trainer.train)(jax.random.PRNGKey(0), expert)
-    np.testing.assert_allclose(m_kl["reward_used"], m_kl["reward_ail"], rtol=1e-5)
-
-
 def test_metrics_cover_the_issue_list():
     trainer, expert = build(_tiny("nail"))
     _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
@@ -179,6 +172,29 @@ def test_bad_configs_are_reported():
         make_config("nail", "point_mass", {"sac.kl_weight": "-1"})
 
 
+@pytest.mark.parametrize("algo, overrides, message", [
+    ("nail", {"env": "nope"}, "unknown env 'nope'"),
+    ("nail", {"backend": "warp"}, "unknown backend 'warp'"),
+    *[("nail", {name: 0}, f"{name} must be positive, got 0") for name in (
+        "epoch_steps", "num_envs", "batch_size", "replay_capacity", "episode_length",
+        "num_eval_episodes", "eval_every", "demo_trajectories", "demo_subsample",
+        "sac_updates_per_iteration")],
+    ("nail", {"warmup_steps": -16}, "warmup_steps must be >= 0"),
+    ("nail", {"disc_window": -1}, "disc_window must be >= 0"),
+    ("nail", {"disc_updates_per_iteration": -1}, "disc_updates_per_iteration must be >= 0"),
+    ("nail", {"warmup_steps": 328}, "warmup_steps=328 must be a multiple of num_envs=16"),
+    ("nail", {"warmup_steps": 0}, "warmup_steps=0 must be at least num_envs=16"),
+    ("nail", {"total_steps": 1000}, "leaves no full epoch .* at least 1120"),
+    ("ail", {"disc_updates_per_iteration": 0}, "algo ail needs disc_updates_per_iteration"),
+    ("ail", {"sac.reference_kl": True}, "sac.reference_kl .* needs algo nail"),
+    ("nail", {"replay_capacity": 8}, "replay_capacity must hold at least one step"),
+])
+def test_each_invalid_config_names_its_field(algo, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config(algo, "point_mass", overrides)
+    make_config("rl", "point_mass", {"disc_updates_per_iteration": 0})  # rl has no disc
+
+
 def test_demos_that_do_not_fit_the_env_are_reported():
     config = make_config("nail", "halfcheetah", {"demos": "point_mass"})
     with pytest.raises(DemoError, match="observation size 4 .* env 'halfcheetah' has 17"):
@@ -203,11 +219,45 @@ def test_demos_recorded_on_another_backend_warn():
     assert demos.num_episodes == 4 and demos.expert_return > 3000
 
 
-def test_subsampled_demonstrations_train():
-    trainer, expert = build(_tiny("nail", demo_subsample=5))
-    assert float(expert.prob.sum()) == pytest.approx(1.0)
-    _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
-    assert np.all(np.isfinite(np.asarray(m["disc_bce"])))
+def test_expert_sampling_follows_the_weights():
+    """With ``weighted`` the pairs are drawn by ``prob`` (a bug drawing uniformly would give
+    each of the 4 rows ~0.25), without it uniformly whatever ``prob`` says."""
+    prob = jnp.array([0.5, 0.3, 0.15, 0.05])
+    expert = ExpertData(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None], prob)
+    n = 40_000
+    obs, action = sample_expert(expert, jax.random.PRNGKey(0), n, weighted=True)
+    np.testing.assert_array_equal(action, -obs)  # pairs stay aligned
+    freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
+    np.testing.assert_allclose(freq, prob, atol=0.01)  # 4 sigma of the binomial is < 0.01
+    obs, _ = sample_expert(expert, jax.random.PRNGKey(1), n, weighted=False)
+    freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
+    np.testing.assert_allclose(freq, 0.25, atol=0.01)
+
+
+def test_subsampled_terminating_demonstrations_get_the_unbiased_weights(tmp_path):
+    """Every 3rd step kept: each kept ordinary step stands for 3, a terminal step and an
+    absorbing pair for 1, so ``prob`` is ``3 p`` and ``p`` with ``p = 1 / (3 n + 2 t)``.
+    Catches weights not applied (all equal), or the absorbing pairs weighted like steps."""
+    env = PointMass(terminate_radius=0.3)
+    data = collect_dataset(env, lambda obs, k: jnp.clip(-10.0 * obs[:, :2], -1, 1) * 0.3, 8,
+                           30, jax.random.PRNGKey(0), metadata={"env": "point_mass_terminating"})
+    path = tmp_path / "d.npz"
+    save_dataset(path, data)
+    config = make_config("nail", "point_mass", {"env": "point_mass_terminating",
+                                                "demos": str(path), "demo_trajectories": 8,
+                                                "demo_subsample": 3})
+    expert = prepare_demonstrations(config, 4, 2).expert
+    obs, prob = np.asarray(expert.obs), np.asarray(expert.prob, np.float64)
+    absorbing = obs[:, -1] == 1
+    # The kept steps' own flags (subsampling itself is tested in test_demos).
+    kept = demos_lib.subsample(demos_lib.load_dataset(path), 3, rng=0)
+    terminal = np.concatenate([kept.terminals, np.zeros(absorbing.sum(), bool)])
+    np.testing.assert_array_equal(obs[~absorbing, :4], kept.observations)
+    t, n = int(absorbing.sum()), int((~absorbing & ~terminal).sum())
+    assert t == int(data.terminals.sum()) >= 4 and terminal.sum() == t and n > 3 * t
+    p = 1.0 / (3 * n + 2 * t)
+    np.testing.assert_allclose(prob[absorbing | terminal], p, rtol=1e-6)
+    np.testing.assert_allclose(prob[~absorbing & ~terminal], 3 * p, rtol=1e-6)
 
 
 def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
@@ -247,3 +297,64 @@ def test_one_seed_runs_unbatched_with_the_numbers_of_vmap():
     s2, m2 = jax.jit(jax.vmap(trainer.run_epoch, in_axes=(0, None)))(s2, expert)
     chex.assert_trees_all_equal_shapes(m1, m2)
     chex.assert_trees_all_close(m1, m2, rtol=1e-4, atol=1e-5)
+
+
+def _recorded_run(monkeypatch, **extra):
+    records = record_learners(monkeypatch)
+    trainer, expert = build(_tiny("nail", **extra))
+    state, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
+    return trainer.config, jax.tree.map(np.asarray, state), metrics, records
+
+
+def test_disc_window_draws_policy_samples_from_the_latest_steps_only(monkeypatch):
+    """``disc_window = num_envs``: iteration k's discriminator batch holds only the 4
+    transitions collected in iteration k. If the window were ignored, 16 draws from 20 to
+    96 rows would almost surely (> 1 - 1e-9) include an older one."""
+    config, state, _, records = _recorded_run(monkeypatch, disc_window=4)
+    rows = state.replay.data.obs
+    assert int(state.replay.size) == config.total_steps  # rows in insertion order
+    assert len(records.disc) == config.num_epochs * config.iterations_per_epoch
+    for k, (batch, _) in enumerate(records.disc):
+        start = config.warmup_steps + config.num_envs * k
+        latest = rows[start:start + config.num_envs]
+        matches = np.all(batch.policy_obs[:, None, :] == latest[None], axis=-1)
+        assert np.all(matches.any(axis=1)), k
+
+
+def test_several_discriminator_updates_per_iteration_are_chained(monkeypatch):
+    """3 updates per iteration: 3 per iteration recorded, each continuing from the previous
+    one (a step counter 1, 2, 3, ...), each on its own batch. Catches a scan that drops its
+    carry (counters repeat) or reuses one key (identical batches)."""
+    config, state, metrics, records = _recorded_run(monkeypatch,
+                                                    disc_updates_per_iteration=3)
+    iterations = config.num_epochs * config.iterations_per_epoch
+    assert len(records.disc) == 3 * iterations and int(state.disc.steps) == 3 * iterations
+    np.testing.assert_array_equal([int(s.steps) for _, s in records.disc],
+                                  np.arange(1, 3 * iterations + 1))
+    for i in range(0, len(records.disc), 3):
+        a, b, c = (records.disc[j][0].policy_obs for j in range(i, i + 3))
+        assert not np.array_equal(a, b) and not np.array_equal(b, c)
+    assert np.all(np.isfinite(np.asarray(metrics["disc_bce"])))
+
+
+def test_without_observation_normalisation_nothing_is_normalised(monkeypatch):
+    """``normalize_observations=False``: no statistics anywhere (learners, ``pi_ref``), and
+    the policy acts on raw observations. Catches the flag being ignored."""
+    config, state, metrics, records = _recorded_run(monkeypatch,
+                                                    normalize_observations=False)
+    assert state.sac.normalizer is None and state.disc.normalizer is None
+    assert state.sac.reference.normalizer is None
+    assert all(s.normalizer is None for s, _, _ in records.sac)
+    assert np.all(np.isfinite(np.asarray(metrics["score"])))
+    trainer, _ = build(config)
+    obs = jnp.array([[5.0, -3.0, 0.5, 0.5, 0.0]])  # far from what normalisation would give
+    mean, _ = trainer_policy_mean(config, state, obs)
+    np.testing.assert_allclose(trainer.act(state.sac.reference, obs, None), jnp.tanh(mean),
+                               rtol=1e-6)
+
+
+def trainer_policy_mean(config, state, obs):
+    from nail_jax.networks import make_policy_network
+
+    net = make_policy_network(5, 2, config.sac.hidden_sizes)
+    return net.apply(None, state.sac.reference.params, obs)

@@ -1,0 +1,224 @@
+"""Absorbing states (DAC) in real AIL and NAIL runs on a task that terminates.
+
+One short run per algorithm on a point mass that terminates within ``RADIUS`` of the goal
+(most episodes end, some at the time limit), with demonstrations that both terminate and
+time out. On the run's own replay, and on the batches its discriminator and SAC were given
+(recorded from inside the jitted ``train``, see ``recording.py``), it checks:
+
+- absorbing transitions appear exactly after terminations (recomputed from the dynamics),
+  then one ``(s_abs, a, 0, 1, s_abs)`` step, then a fresh episode;
+- the discriminator sees zero actions in the absorbing state, on the policy and the
+  expert side, while the replay holds the real (non-zero) actions taken there;
+- the observation normaliser counted the live rows only;
+- SAC's TD targets have no soft terms where ``s'`` is absorbing (and the soft terms are
+  large enough there that keeping them would show);
+- the expert data carries one absorbing pair per terminated demonstration episode;
+- the rewards SAC trained on are the relabelled ones (eq. 3, or eq. 8 with
+  ``sac.reference_kl=false``), row by row.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from recording import record_learners
+
+from nail_jax.collect import collect_dataset
+from nail_jax.config import make_config
+from nail_jax.demos import Dataset, save_dataset
+from nail_jax.distributions import tanh_gaussian_log_prob_pre_tanh, tanh_gaussian_sample_pre_tanh
+from nail_jax.envs import PointMass
+from nail_jax.sac import make_sac
+from nail_jax.trainer import make_trainer, prepare_demonstrations
+
+RADIUS, SPEED, EPISODE = 0.5, 0.1, 20
+NUM_ENVS, WARMUP, EPOCH, EPOCHS = 4, 16, 40, 3
+TOTAL = WARMUP + EPOCHS * EPOCH
+
+
+def _concat(*datasets):
+    keys = ("observations", "actions", "next_observations", "rewards", "terminals", "timeouts")
+    return Dataset(**{k: np.concatenate([getattr(d, k) for d in datasets]) for k in keys},
+                   metadata={"env": "point_mass_terminating"})
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    """6 episodes towards the goal (terminate) and 4 standing still (time out, unless they
+    start inside the radius)."""
+    env = PointMass(terminate_radius=RADIUS)
+    towards = collect_dataset(env, lambda obs, k: jnp.clip(-10.0 * obs[:, :2], -1, 1), 6,
+                              EPISODE, jax.random.PRNGKey(0))
+    still = collect_dataset(env, lambda obs, k: jnp.zeros((obs.shape[0], 2)), 4, EPISODE,
+                            jax.random.PRNGKey(1))
+    data = _concat(towards, still)
+    assert 6 <= data.terminals.sum() < data.num_episodes == 10  # both kinds of ending
+    path = tmp_path_factory.mktemp("demos") / "terminating.npz"
+    save_dataset(path, data)
+    return path, data
+
+
+def _config(algo, demos_path, **extra):
+    overrides = {
+        "env": "point_mass_terminating", "demos": str(demos_path), "demo_trajectories": 10,
+        "episode_length": EPISODE, "num_envs": NUM_ENVS, "epoch_steps": EPOCH,
+        "warmup_steps": WARMUP, "total_steps": TOTAL, "batch_size": 32,
+        "replay_capacity": TOTAL, "sac_updates_per_iteration": 2, "num_eval_episodes": 2,
+        "sac.hidden_sizes": (16, 16), "disc.hidden_sizes": (16, 16), **extra}
+    return make_config("nail" if algo.startswith("nail") else algo, "point_mass", overrides)
+
+
+def _run(config, monkeypatch):
+    records = record_learners(monkeypatch)
+    env = PointMass(terminate_radius=RADIUS)
+    demonstrations = prepare_demonstrations(config, 4, 2)
+    trainer = make_trainer(config, demonstrations, env)
+    expert = demonstrations.expert
+    state, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
+    return trainer, expert, jax.tree.map(np.asarray, state), records
+
+
+ALGOS = {"ail": {}, "nail": {}, "nail_literal": {"sac.reference_kl": False}}
+
+
+@pytest.fixture(scope="module", params=list(ALGOS))
+def run(request, demos):
+    with pytest.MonkeyPatch.context() as mp:
+        config = _config(request.param, demos[0], **ALGOS[request.param])
+        return (request.param, config, *_run(config, mp))
+
+
+def _flag(x):
+    return x[..., -1]
+
+
+def test_absorbing_transitions_follow_exactly_the_terminations(run):
+    *_, state, _ = run
+    data = state.replay.data
+    assert int(state.replay.size) == TOTAL  # nothing overwritten: rows in insertion order
+    obs, act, nxt = (np.asarray(x).reshape(-1, NUM_ENVS, x.shape[-1])
+                     for x in (data.obs, data.action, data.next_obs))
+    reward = np.asarray(data.reward).reshape(-1, NUM_ENVS)
+    np.testing.assert_array_equal(data.discount, 1.0)  # bootstrapping is never masked
+    abs_obs = np.array([0, 0, 0, 0, 1], np.float32)
+    # The dynamics, recomputed: a live step terminates iff it lands inside the radius.
+    landed = np.clip(obs[..., :2] + SPEED * np.clip(act, -1, 1), -1, 1)
+    terminates = (_flag(obs) == 0) & (np.linalg.norm(landed, axis=-1) < RADIUS)
+    np.testing.assert_array_equal(_flag(nxt) == 1, terminates | (_flag(obs) == 1))
+    t_idx, e_idx = np.nonzero(terminates[:-2])
+    assert len(t_idx) >= 8, "too few terminations to test"
+    for t, e in zip(t_idx, e_idx, strict=True):
+        np.testing.assert_array_equal(nxt[t, e], abs_obs)
+        # One step in the absorbing state, rewarded 0, then a fresh episode.
+        np.testing.assert_array_equal(obs[t + 1, e], abs_obs)
+        np.testing.assert_array_equal(nxt[t + 1, e], abs_obs)
+        assert reward[t + 1, e] == 0.0 and _flag(obs[t + 2, e]) == 0
+    # ... and the absorbing state is entered no other way.
+    after = np.zeros_like(terminates)
+    after[1:] = terminates[:-1]
+    np.testing.assert_array_equal(_flag(obs) == 1, after)
+
+
+def test_discriminator_sees_zero_actions_in_the_absorbing_state_on_both_sides(run):
+    *_, state, records = run
+    absorbing = _flag(state.replay.data.obs) == 1
+    # The replay keeps the action the policy took there; zeroing is the trainer's job.
+    assert np.all(np.abs(state.replay.data.action[absorbing]).sum(-1) > 0)
+    seen = {"policy": 0, "expert": 0}
+    for batch, _ in records.disc:
+        for side in seen:
+            obs, action = getattr(batch, f"{side}_obs"), getattr(batch, f"{side}_action")
+            rows = _flag(obs) == 1
+            seen[side] += int(rows.sum())
+            np.testing.assert_array_equal(action[rows], 0.0)
+            assert np.all(np.isin(_flag(obs), (0.0, 1.0)))
+    assert seen["policy"] > 0 and seen["expert"] > 0, seen
+
+
+def test_expert_side_has_one_absorbing_pair_per_terminated_episode(run, demos):
+    _, _, _, expert, _, _ = run
+    data = demos[1]
+    obs, action = np.asarray(expert.obs), np.asarray(expert.action)
+    absorbing = _flag(obs) == 1
+    assert absorbing.sum() == data.terminals.sum()
+    assert obs.shape[0] == data.num_steps + data.terminals.sum()
+    np.testing.assert_array_equal(obs[absorbing], np.tile([0, 0, 0, 0, 1], (absorbing.sum(), 1)))
+    np.testing.assert_array_equal(action[absorbing], 0.0)
+    np.testing.assert_array_equal(obs[~absorbing, :4], data.observations)
+
+
+def test_normaliser_counts_live_rows_only(run):
+    *_, state, _ = run
+    rows = np.asarray(state.replay.data.obs, np.float64)
+    live = rows[_flag(rows) == 0]
+    assert len(live) < len(rows)
+    for stats in (state.sac.normalizer, state.disc.normalizer):
+        assert float(stats.count) == len(live)
+        np.testing.assert_allclose(stats.mean, live.mean(0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(stats.summed_variance / stats.count, live.var(0),
+                                   rtol=1e-4, atol=1e-6)
+    assert stats.mean[-1] == 0.0
+
+
+def _expected_targets(config, sac, state, batch, key):
+    """SAC's TD target (the module docstring of ``nail_jax.sac``) with and without the
+    soft terms at absorbing ``s'``."""
+    k_critic, _ = jax.random.split(key)
+    mean, log_std = sac.policy_network.apply(state.normalizer, state.policy_params,
+                                             batch.next_obs)
+    a_next, log_pi, u = tanh_gaussian_sample_pre_tanh(k_critic, mean, log_std)
+    next_q = sac.q_network.apply(state.normalizer, state.target_q_params, batch.next_obs,
+                                 a_next).min(-1)
+    alpha = np.exp(state.log_alpha)
+    soft = -alpha * log_pi
+    if config.sac.reference_kl:
+        ref = state.reference
+        r_mean, r_log_std = sac.policy_network.apply(ref.normalizer, ref.params, batch.next_obs)
+        w = alpha if config.sac.kl_weight is None else config.sac.kl_weight
+        soft = soft + w * tanh_gaussian_log_prob_pre_tanh(r_mean, r_log_std, u)
+    live = 1.0 - _flag(batch.next_obs)
+    gamma = config.sac.discount
+    masked = batch.reward + gamma * batch.discount * (next_q + live * soft)
+    unmasked = batch.reward + gamma * batch.discount * (next_q + soft)
+    return np.asarray(masked), np.asarray(unmasked)
+
+
+def test_td_targets_drop_soft_terms_where_next_state_is_absorbing(run):
+    _, config, _, _, _, records = run
+    sac = make_sac(5, 2, config.sac, absorbing=True)
+    assert len(records.targets) == len(records.sac) > 0
+    absorbing_rows = 0
+    for (state, batch, key), target in zip(records.sac, records.targets, strict=True):
+        masked, unmasked = _expected_targets(config, sac, state, batch, key)
+        np.testing.assert_allclose(target, masked, rtol=1e-5, atol=1e-5)
+        rows = _flag(batch.next_obs) == 1
+        absorbing_rows += int(rows.sum())
+        # Not vacuous: keeping the soft terms there would change those targets.
+        assert np.all(np.abs(unmasked - masked)[rows] > 1e-3)
+    assert absorbing_rows > 0
+
+
+def test_sac_trains_on_the_relabelled_rewards(run):
+    algo, config, trainer, _, _, records = run
+    n_sac = config.sac_updates_per_iteration
+    assert len(records.sac) == n_sac * len(records.disc) > 0
+    disc_net = trainer_disc_network(config)
+    sac = make_sac(5, 2, config.sac, absorbing=True)
+    for i, (state, batch, _) in enumerate(records.sac):
+        _, disc_state = records.disc[i // n_sac]  # the iteration's updated discriminator
+        action = batch.action * (1.0 - _flag(batch.obs))[:, None]
+        log_r = disc_net.apply(disc_state.normalizer, disc_state.params, batch.obs, action)
+        want = -np.asarray(log_r)  # eq. 3
+        if algo == "nail_literal":  # eq. 8: + log pi_ref(a|s) in the replayed reward
+            ref = state.reference
+            want = want + np.asarray(sac.log_prob(ref.normalizer, ref.params, batch.obs,
+                                                  batch.action))
+        np.testing.assert_allclose(batch.reward, want, rtol=1e-4, atol=1e-4)
+    # The env reward (-distance, <= 0) is gone: some relabelled rewards are positive.
+    assert np.any(np.concatenate([b.reward for _, b, _ in records.sac]) > 0)
+
+
+def trainer_disc_network(config):
+    from nail_jax.discriminator import make_discriminator
+
+    return make_discriminator(5, 2, config.disc).network

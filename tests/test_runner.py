@@ -1,0 +1,66 @@
+"""The driver's file handling and its refusals (``nail_jax.runner``)."""
+
+import json
+
+import pytest
+from test_cli import STEPS_2, STEPS_4, _train
+
+from nail_jax import cli
+from nail_jax.config import make_config
+from nail_jax.runner import RunError, read_metrics, run_training
+
+TINY_CONFIG = {"num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
+               "batch_size": 16, "replay_capacity": 400, "num_eval_episodes": 2,
+               "sac.hidden_sizes": (16, 16), "disc.hidden_sizes": (16, 16)}
+
+
+def test_read_metrics_skips_a_torn_last_line(tmp_path):
+    """A crash mid-write leaves half a JSON line; the records before it are kept. Catches a
+    reader that raises on it, or one that drops good records with it."""
+    good = [{"epoch": 1, "seed": 0, "score": 0.5}, {"epoch": 1, "seed": 1, "score": None}]
+    text = "".join(json.dumps(r) + "\n" for r in good)
+    (tmp_path / "metrics.jsonl").write_text(text + '{"epoch": 2, "seed": 0, "sco')
+    assert read_metrics(tmp_path) == good
+    (tmp_path / "metrics.jsonl").write_text(text)
+    assert read_metrics(tmp_path) == good
+    assert read_metrics(tmp_path / "absent") == []
+
+
+def test_zero_seeds_are_refused_before_anything_is_written(tmp_path):
+    config = make_config("nail", "point_mass", TINY_CONFIG)
+    with pytest.raises(RunError, match="--seeds must be at least 1, got 0"):
+        run_training(config, tmp_path / "run", num_seeds=0, progress=False, log=lambda _: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_fewer_steps_and_keeps_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_4) == 0
+    before = (out / "metrics.jsonl").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--steps", STEPS_2, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--steps {STEPS_2} is below the run's {STEPS_4}" in err, err
+    assert len(err.splitlines()) == 1
+    assert (out / "metrics.jsonl").read_bytes() == before
+
+
+def test_resume_with_a_seed_count_that_the_checkpoint_lacks_is_refused(tmp_path, capsys):
+    """config.json edited to 2 seeds over a 1-seed checkpoint: a one-line error naming both
+    counts (checked from the checkpoint's metadata before its arrays), and the checkpoint
+    and metrics stay as they were."""
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_2) == 0
+    saved = json.loads((out / "config.json").read_text())
+    saved["num_seeds"] = 2
+    (out / "config.json").write_text(json.dumps(saved))
+    before = sorted(p.name for p in (out / "checkpoints").rglob("*"))
+    metrics = (out / "metrics.jsonl").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--steps", STEPS_4, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nail-jax: error:") and len(err.splitlines()) == 1, err
+    assert "holds 1 seed(s) but" in err and "config.json says 2" in err, err
+    assert sorted(p.name for p in (out / "checkpoints").rglob("*")) == before
+    assert (out / "metrics.jsonl").read_bytes() == metrics
+
