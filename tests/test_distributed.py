@@ -131,22 +131,26 @@ def four_devices(tmp_path_factory):
     return json.loads((out / "result.json").read_text())
 
 
+@pytest.mark.slow
 def test_four_forced_cpu_devices_exist(four_devices):
     assert four_devices["devices"] == 4
     assert four_devices["policy_action_shape"] == [2, 2]  # load_policy of a sharded run
     assert "4 cpu device(s) (mesh: seed 4 x env 1)" in four_devices["default_devices"]
 
 
+@pytest.mark.slow
 def test_seeds_sharded_over_four_devices_give_the_unsharded_metrics(four_devices):
     assert len(four_devices["one_device"]) == 4 * 2  # 2 epochs x 4 seeds
     _close(four_devices["four_devices"], four_devices["one_device"])
 
 
+@pytest.mark.slow
 def test_envs_sharded_too_give_the_same_per_seed_metrics(four_devices):
     first_two = [r for r in four_devices["one_device"] if r["seed"] < 2]
     _close(four_devices["env_sharded"], first_two)
 
 
+@pytest.mark.slow
 def test_resume_on_another_device_count_continues_the_run(four_devices):
     assert len(four_devices["straight"]) == 4 * 4
     # Per-device kernels round differently (batch 4 on one device vs 1 or 2 per device);
@@ -154,6 +158,7 @@ def test_resume_on_another_device_count_continues_the_run(four_devices):
     _close(four_devices["resumed"], four_devices["straight"], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_train_state_and_replay_really_are_sharded(four_devices):
     assert four_devices["param_spec"] == ["seed"]
     # one seed's row on each of the four devices
@@ -166,6 +171,7 @@ def test_train_state_and_replay_really_are_sharded(four_devices):
     assert four_devices["env_shard_shape"] == [1, 2]  # 1 seed x 2 of its 4 envs
 
 
+@pytest.mark.slow
 def test_bad_layouts_fail_before_anything_is_written(four_devices):
     errors = four_devices["errors"]
     assert "--devices 8 asks for more devices than exist: 4 cpu" in errors["too_many"]

@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -19,6 +21,7 @@ def test_quickstart_has_two_lines_and_ci_runs_the_test_line():
     assert lines[1] in ci, "the README's test line must appear verbatim in .ci/run"
 
 
+@pytest.mark.slow
 def test_python_examples_run_and_print_what_they_say(capsys):
     blocks = _blocks("python")
     assert len(blocks) == 2

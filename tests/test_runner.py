@@ -34,13 +34,13 @@ def test_zero_seeds_are_refused_before_anything_is_written(tmp_path):
 
 
 def test_resume_refuses_fewer_steps_and_keeps_the_run(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert _train(out, "--steps", STEPS_4) == 0
+    out, fewer = tmp_path / "run", str(int(STEPS_2) - 40)
+    assert _train(out, "--steps", STEPS_2) == 0
     before = (out / "metrics.jsonl").read_bytes()
     capsys.readouterr()
-    assert cli.main(["train", "--resume", str(out), "--steps", STEPS_2, "--no-progress"]) == 2
+    assert cli.main(["train", "--resume", str(out), "--steps", fewer, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert f"--steps {STEPS_2} is below the run's {STEPS_4}" in err, err
+    assert f"--steps {fewer} is below the run's {STEPS_2}" in err, err
     assert len(err.splitlines()) == 1
     assert (out / "metrics.jsonl").read_bytes() == before
 

@@ -28,7 +28,8 @@ def _take(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-@pytest.mark.parametrize("algo", ["nail", "ail", "rl"])
+@pytest.mark.parametrize("algo", ["nail", pytest.param("ail", marks=pytest.mark.slow),
+                                  pytest.param("rl", marks=pytest.mark.slow)])
 def test_driver_loop_equals_all_in_jit(algo):
     config = _tiny(algo)
     trainer, expert = build(config)
@@ -48,6 +49,7 @@ def test_driver_loop_equals_all_in_jit(algo):
     assert int(state.env_steps) == config.total_steps
 
 
+@pytest.mark.slow
 def test_eval_every_skips_evaluations_and_changes_nothing_else():
     """``eval_every=2`` over 3 epochs evaluates epochs 2 and 3 (the last) only; training and
     the evaluations it keeps are those of ``eval_every=1`` (the evaluation has its own key)."""
@@ -67,6 +69,7 @@ def test_eval_every_skips_evaluations_and_changes_nothing_else():
     assert np.all(np.isfinite(np.asarray(m1["score"])))
 
 
+@pytest.mark.slow
 def test_skipped_evaluation_is_a_branch_not_a_select_under_vmap():
     """With the flag shared by all seeds, vmap keeps ``lax.cond``: a skipped evaluation is
     not computed and thrown away, which is what makes ``eval_every`` save time."""
@@ -81,6 +84,7 @@ def test_skipped_evaluation_is_a_branch_not_a_select_under_vmap():
     assert np.all(np.isfinite(np.asarray(metrics["disc_bce"])))
 
 
+@pytest.mark.slow
 def test_vmap_over_four_seeds_equals_each_seed_alone():
     """4 seeds vmapped give each seed's metrics as run alone (``--seeds 1``).
 
@@ -140,6 +144,7 @@ def test_metrics_cover_the_issue_list():
     assert np.all(np.isfinite(np.asarray(m["score"])))
 
 
+@pytest.mark.slow
 def test_short_nail_run_learns_well_above_random():
     """NAIL on the point-mass preset (40k steps, 2 seeds): normalised score far above 0."""
     config = make_config("nail", "point_mass")
@@ -195,6 +200,7 @@ def test_each_invalid_config_names_its_field(algo, overrides, message):
     make_config("rl", "point_mass", {"disc_updates_per_iteration": 0})  # rl has no disc
 
 
+@pytest.mark.slow
 def test_demos_that_do_not_fit_the_env_are_reported():
     config = make_config("nail", "halfcheetah", {"demos": "point_mass"})
     with pytest.raises(DemoError, match="observation size 4 .* env 'halfcheetah' has 17"):
@@ -283,6 +289,7 @@ def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
     assert config.sac.fixed_alpha == 1.0 and config.sac.reference_kl
 
 
+@pytest.mark.slow
 def test_one_seed_runs_unbatched_with_the_numbers_of_vmap():
     """The runner's one-seed path (no vmap, faster on a CPU) equals vmap over one seed."""
     from nail_jax.runner import over_seeds
@@ -321,6 +328,7 @@ def test_disc_window_draws_policy_samples_from_the_latest_steps_only(monkeypatch
         assert np.all(matches.any(axis=1)), k
 
 
+@pytest.mark.slow
 def test_several_discriminator_updates_per_iteration_are_chained(monkeypatch):
     """3 updates per iteration: 3 per iteration recorded, each continuing from the previous
     one (a step counter 1, 2, 3, ...), each on its own batch. Catches a scan that drops its
@@ -337,6 +345,7 @@ def test_several_discriminator_updates_per_iteration_are_chained(monkeypatch):
     assert np.all(np.isfinite(np.asarray(metrics["disc_bce"])))
 
 
+@pytest.mark.slow
 def test_without_observation_normalisation_nothing_is_normalised(monkeypatch):
     """``normalize_observations=False``: no statistics anywhere (learners, ``pi_ref``), and
     the policy acts on raw observations. Catches the flag being ignored."""

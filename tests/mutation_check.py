@@ -1,0 +1,160 @@
+"""Mutation check: does each risk-focused test fail for the bug it names?
+
+Each entry below plants one plausible bug in a copy of the package and runs the tests that
+claim to catch it; a test that still passes is reported ``MISSED``. Run from the repository
+root (a few minutes; about 15 s per entry on a 2-core CPU):
+
+    python tests/mutation_check.py            # all entries
+    python tests/mutation_check.py 3 12       # entries by number
+
+The working tree is not touched: the tracked files are copied to a temporary directory and
+imported from there. Not a pytest module (no ``test_`` prefix): CI does not run it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+E2E = "tests/test_absorbing_end_to_end.py::"
+
+# (number and bug, file, text, replacement, tests that must fail)
+MUTATIONS = [
+    ('1 no absorbing action mask', 'nail_jax/trainer.py',
+     'return action * live_weight(obs)[..., None]',
+     'return action',
+     [E2E + 'test_discriminator_sees_zero_actions_in_the_absorbing_state_on_both_sides']),
+    ('2 normaliser counts absorbing rows', 'nail_jax/trainer.py',
+     'weights = live_weight(transition.obs) if config.absorbing else None',
+     'weights = None',
+     [E2E + 'test_normaliser_counts_live_rows_only']),
+    ("3 live mask on s not s'", 'nail_jax/sac.py',
+     'live = live_mask(batch.next_obs)  # no soft terms',
+     'live = live_mask(batch.obs)  # no soft terms',
+     [E2E + 'test_td_targets_drop_soft_terms_where_next_state_is_absorbing']),
+    ('4 rewards not relabelled', 'nail_jax/trainer.py',
+     'return transitions.replace(reward=reward), metrics',
+     'return transitions, metrics',
+     [E2E + 'test_sac_trains_on_the_relabelled_rewards']),
+    ('5 absorbing step keeps env reward', 'nail_jax/envs.py',
+     'reward = jnp.where(was_abs, 0.0, reward)',
+     'pass',
+     [E2E + 'test_absorbing_transitions_follow_exactly_the_terminations']),
+    ('6 no reset after the absorbing step', 'nail_jax/envs.py',
+     'restart = was_abs | truncated',
+     'restart = truncated',
+     [E2E + 'test_absorbing_transitions_follow_exactly_the_terminations']),
+    ('7 absorbing pair per episode, not per termination', 'nail_jax/demos.py',
+     'n_term = int(np.count_nonzero(dataset.terminals))',
+     'n_term = int(np.count_nonzero(dataset.terminals | dataset.timeouts))',
+     [E2E + 'test_expert_side_has_one_absorbing_pair_per_terminated_episode']),
+    ('8 disc_window ignored', 'nail_jax/trainer.py',
+     'window = config.disc_window if config.disc_window > 0 else None',
+     'window = None',
+     ['tests/test_trainer.py::test_disc_window_draws_policy_samples_from_the_latest_steps_only']),
+    ('9 disc scan drops its carry', 'nail_jax/trainer.py',
+     'return disc_step(d, state.replay, expert, k)',
+     'return disc_step(state.disc, state.replay, expert, k)',
+     ['tests/test_trainer.py::test_several_discriminator_updates_per_iteration_are_chained']),
+    ('10 weighted sampling uniform', 'nail_jax/trainer.py',
+     '    if weighted:\n',
+     '    if False:\n',
+     ['tests/test_trainer.py::test_expert_sampling_follows_the_weights']),
+    ('11 subsample weights all equal', 'nail_jax/demos.py',
+     'weights = np.where(terminals, 1.0, every).astype(np.float32)',
+     'weights = np.full(len(terminals), every, np.float32)',
+     ['tests/test_trainer.py::test_subsampled_terminating_demonstrations_get_the_unbiased_weights']),
+    ('12 collect flags swapped', 'nail_jax/collect.py',
+     '        if done[n - 1, e]:\n',
+     '        if not done[n - 1, e]:\n',
+     ['tests/test_collect.py']),
+    ('13 collect keeps steps after done', 'nail_jax/collect.py',
+     'return (nxt, alive & ~done), out',
+     'return (nxt, alive), out',
+     ['tests/test_collect.py']),
+    ('14 collect ignores --stochastic', 'nail_jax/cli.py',
+     '            return policy(obs, key)\n',
+     '            return policy(obs)\n',
+     ['tests/test_cli.py::test_collect_seed_index_stochastic_and_random_return']),
+    ('15 collect random = expert', 'nail_jax/cli.py',
+     '    random = collect_dataset(env, lambda obs, key: jax.random.uniform(\n        key, (obs'
+     '.shape[0], env.action_size), minval=-1.0, maxval=1.0),',
+     '    random = collect_dataset(env, policy_fn,',
+     ['tests/test_cli.py::test_collect_seed_index_stochastic_and_random_return']),
+    ('16 collect always seed 0', 'nail_jax/cli.py',
+     'run.policy(args.seed_index)',
+     'run.policy(0)',
+     ['tests/test_cli.py::test_collect_seed_index_stochastic_and_random_return']),
+    ('17 torn line raises', 'nail_jax/runner.py',
+     '            except json.JSONDecodeError:\n                break',
+     '            except KeyError:\n                break',
+     ['tests/test_runner.py::test_read_metrics_skips_a_torn_last_line']),
+    ('18 plot one seed', 'nail_jax/plotting.py',
+     'line = ax_score.plot(steps, np.nanmean(values, 0)',
+     'line = ax_score.plot(steps, values[0]',
+     ['tests/test_plotting.py']),
+    ('19 non-absorbing discount never 0', 'nail_jax/envs.py',
+     'discount = 1.0 - terminated.astype(jnp.float32)',
+     'discount = jnp.ones(num_envs)',
+     ['tests/test_envs.py::test_termination_without_absorbing_masks_bootstrap']),
+    ('20 normalisation flag ignored', 'nail_jax/trainer.py',
+     'stats = init_statistics(obs_size) if config.normalize_observations else None',
+     'stats = init_statistics(obs_size)',
+     ['tests/test_trainer.py::test_without_observation_normalisation_nothing_is_normalised']),
+    ('21 seed count not checked first', 'nail_jax/runner.py',
+     '        if meta.get("num_seeds") != num_seeds:\n            raise RunError(f"checkpoint {'
+     'saved_epoch}',
+     '        if False:\n            raise RunError(f"checkpoint {saved_epoch}',
+     ['tests/test_runner.py::test_resume_with_a_seed_count_that_the_checkpoint_lacks_is_refused']),
+    ('22 literal NAIL reward without log pi_ref', 'nail_jax/trainer.py',
+     'reward = r_nail = nail_reward(log_r, log_ref)',
+     'reward = r_nail = ail_reward(log_r)',
+     [E2E + 'test_sac_trains_on_the_relabelled_rewards']),
+]
+
+
+def _copy_tree(dest: pathlib.Path) -> None:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+
+
+def main(selected: list[str]) -> int:
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = pathlib.Path(tmp)
+        _copy_tree(tree)
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        for name, path, old, new, tests in MUTATIONS:
+            if selected and name.split()[0] not in selected:
+                continue
+            f = tree / path
+            source = f.read_text()
+            if source.count(old) != 1:
+                print(f"STALE   {name}: the text to mutate is not in {path} exactly once")
+                missed += 1
+                continue
+            f.write_text(source.replace(old, new))
+            try:
+                proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p",
+                                       "no:cacheprovider", *tests], cwd=tree, env=env,
+                                      capture_output=True, text=True, check=False)
+            finally:
+                f.write_text(source)
+            lines = [line for line in proc.stdout.splitlines() if line.strip()]
+            verdict = "CAUGHT" if proc.returncode else "MISSED"
+            missed += proc.returncode == 0
+            print(f"{verdict}  {name}: {lines[-1] if lines else proc.stderr[-200:]}", flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
