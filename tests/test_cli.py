@@ -111,8 +111,9 @@ def test_existing_run_is_refused_and_kept(tmp_path, capsys):
     (["train", "--set", "nope=1"], "unknown option 'nope'"),
     (["train", "--set", "sac.discount"], "--set expects key=value"),
     (["train", "--preset", "nope"], "unknown preset 'nope'"),
-    (["train", "--env", "halfcheetah", "--demos", "point_mass"], "observation size 4"),
-    (["train", "--demos", "no_such_file.npz"], "no_such_file.npz"),
+    pytest.param(["train", "--env", "halfcheetah", "--demos", "point_mass"], "observation size 4",
+                 marks=pytest.mark.slow),  # builds a brax env
+    (["train", "--env", "point_mass", "--demos", "no_such_file.npz"], "no_such_file.npz"),
     (["train", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
     (["train", "--keep-checkpoints", "-1"], "--keep-checkpoints must be at least 1"),
     (["train", "--set", "eval_every=0"], "eval_every must be positive"),
@@ -213,6 +214,7 @@ def test_demos_list_shows_bundled(capsys):
     assert "point_mass" in out and "episodes" in out
 
 
+@pytest.mark.slow
 def test_python_dash_m_is_the_cli():
     # The study scripts call `python -m nail_jax` so that an unactivated venv works.
     proc = subprocess.run([sys.executable, "-m", "nail_jax", "demos", "list"],

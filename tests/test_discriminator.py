@@ -116,7 +116,7 @@ def _batch(key, n=16, obs=3, act=2):
         jax.random.normal(ks[2], (n, obs)), jnp.tanh(jax.random.normal(ks[3], (n, act))))
 
 
-@pytest.mark.parametrize("spectral_norm", [False, True])
+@pytest.mark.parametrize("spectral_norm", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_update_jit_equals_nojit(spectral_norm):
     disc = make_discriminator(3, 2, DiscriminatorConfig(hidden_sizes=(16,),
                                                         spectral_norm=spectral_norm))
@@ -129,6 +129,7 @@ def test_update_jit_equals_nojit(spectral_norm):
                        "logit_policy", "logit_expert"}
 
 
+@pytest.mark.slow
 def test_vmap_over_seeds_equals_separate_calls():
     disc = make_discriminator(3, 2, DiscriminatorConfig(hidden_sizes=(16,)))
     keys = jax.random.split(jax.random.PRNGKey(0), 4)

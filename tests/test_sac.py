@@ -152,6 +152,7 @@ def test_fixed_temperature_stays_fixed_and_auto_temperature_moves():
     assert float(jnp.exp(sa.log_alpha)) != 0.5
 
 
+@pytest.mark.slow
 def test_vmap_over_seeds_equals_separate_calls():
     sac = make_sac(4, 2, SMALL)
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
@@ -191,6 +192,7 @@ def test_bad_batch_is_reported():
         sac.update(state, ints, jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow
 def test_sac_learns_point_mass():
     """SAC on a 2-D point mass: move to the origin within 30 steps (standing still ~ -23)."""
     untrained, trained = run_point_mass_sac(jax.random.PRNGKey(0), iterations=600)

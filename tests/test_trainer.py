@@ -28,8 +28,8 @@ def _take(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-@pytest.mark.parametrize("algo", ["nail", pytest.param("ail", marks=pytest.mark.slow),
-                                  pytest.param("rl", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["nail", "ail", "rl"])
 def test_driver_loop_equals_all_in_jit(algo):
     config = _tiny(algo)
     trainer, expert = build(config)
@@ -313,6 +313,7 @@ def _recorded_run(monkeypatch, **extra):
     return trainer.config, jax.tree.map(np.asarray, state), metrics, records
 
 
+@pytest.mark.slow
 def test_disc_window_draws_policy_samples_from_the_latest_steps_only(monkeypatch):
     """``disc_window = num_envs``: iteration k's discriminator batch holds only the 4
     transitions collected in iteration k. If the window were ignored, 16 draws from 20 to
