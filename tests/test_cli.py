@@ -235,6 +235,8 @@ def test_no_arguments_runs_the_default(monkeypatch):
     assert pathlib.Path(cli.__file__).exists()
 
 
+# Each checkpoint read leaves orbax's event-loop callbacks unfinished (third-party noise).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.slow
 def test_collect_seed_index_stochastic_and_random_return(tmp_path, capsys):
     """``--seed-index`` picks that seed's policy (the recorded actions are its actions on the
