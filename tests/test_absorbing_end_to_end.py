@@ -26,6 +26,7 @@ from recording import record_learners
 from nail_jax.collect import collect_dataset
 from nail_jax.config import make_config
 from nail_jax.demos import Dataset, save_dataset
+from nail_jax.discriminator import make_discriminator
 from nail_jax.distributions import tanh_gaussian_log_prob_pre_tanh, tanh_gaussian_sample_pre_tanh
 from nail_jax.envs import PointMass
 from nail_jax.sac import make_sac
@@ -205,7 +206,7 @@ def test_sac_trains_on_the_relabelled_rewards(run):
     algo, config, trainer, _, _, records = run
     n_sac = config.sac_updates_per_iteration
     assert len(records.sac) == n_sac * len(records.disc) > 0
-    disc_net = trainer_disc_network(config)
+    disc_net = make_discriminator(5, 2, config.disc).network
     sac = make_sac(5, 2, config.sac, absorbing=True)
     for i, (state, batch, _) in enumerate(records.sac):
         _, disc_state = records.disc[i // n_sac]  # the iteration's updated discriminator
@@ -219,9 +220,3 @@ def test_sac_trains_on_the_relabelled_rewards(run):
         np.testing.assert_allclose(batch.reward, want, rtol=1e-4, atol=1e-4)
     # The env reward (-distance, <= 0) is gone: some relabelled rewards are positive.
     assert np.any(np.concatenate([b.reward for _, b, _ in records.sac]) > 0)
-
-
-def trainer_disc_network(config):
-    from nail_jax.discriminator import make_discriminator
-
-    return make_discriminator(5, 2, config.disc).network

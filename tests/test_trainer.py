@@ -10,6 +10,7 @@ from nail_jax.collect import collect_dataset
 from nail_jax.config import ConfigError, make_config
 from nail_jax.demos import DemoError, save_dataset
 from nail_jax.envs import PointMass
+from nail_jax.networks import make_policy_network
 from nail_jax.runner import seed_keys
 from nail_jax.trainer import ExpertData, build, prepare_demonstrations, sample_expert
 
@@ -358,13 +359,7 @@ def test_without_observation_normalisation_nothing_is_normalised(monkeypatch):
     assert np.all(np.isfinite(np.asarray(metrics["score"])))
     trainer, _ = build(config)
     obs = jnp.array([[5.0, -3.0, 0.5, 0.5, 0.0]])  # far from what normalisation would give
-    mean, _ = trainer_policy_mean(config, state, obs)
+    net = make_policy_network(5, 2, config.sac.hidden_sizes)
+    mean, _ = net.apply(None, state.sac.reference.params, obs)
     np.testing.assert_allclose(trainer.act(state.sac.reference, obs, None), jnp.tanh(mean),
                                rtol=1e-6)
-
-
-def trainer_policy_mean(config, state, obs):
-    from nail_jax.networks import make_policy_network
-
-    net = make_policy_network(5, 2, config.sac.hidden_sizes)
-    return net.apply(None, state.sac.reference.params, obs)
