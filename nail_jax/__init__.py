@@ -5,6 +5,7 @@ signature ``(state, batch, key) -> (state, metrics)`` and composes under
 ``jax.jit``, ``jax.vmap`` and ``jax.lax.scan``.
 """
 
+from nail_jax import third_party  # noqa: F401 (first: imports mujoco.mjx before brax does)
 from nail_jax.config import PRESETS, TrainConfig, make_config
 from nail_jax.discriminator import (
     Discriminator,

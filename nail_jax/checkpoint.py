@@ -28,10 +28,17 @@ def checkpoint_dir(run_dir: str | pathlib.Path) -> pathlib.Path:
 
 def make_manager(run_dir: str | pathlib.Path, keep: int = 3,
                  read_only: bool = False) -> ocp.CheckpointManager:
-    """A synchronous manager keeping the ``keep`` most recent checkpoints of a run."""
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, enable_async_checkpointing=False, create=not read_only,
-        read_only=read_only)
+    """A synchronous manager keeping the ``keep`` most recent checkpoints of a run.
+
+    A ``read_only`` manager is given the settings orbax would otherwise override, one
+    logged warning each (no saving, no pruning, no creating)."""
+    if read_only:
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None, save_interval_steps=0, enable_async_checkpointing=False,
+            create=False, read_only=True)
+    else:
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, enable_async_checkpointing=False, create=True)
     return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options,
                                  item_names=("state", "meta"))
 

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from brax.envs.base import Env, State
 
+from nail_jax.third_party import building_brax_env
 from nail_jax.types import Transition
 
 BACKENDS = ("spring", "positional", "generalized", "mjx")
@@ -97,7 +98,8 @@ def make_env(name: str, backend: str = "spring") -> Env:
         return PointMass()
     if name == "point_mass_terminating":
         return PointMass(terminate_radius=0.1)
-    return brax.envs.get_environment(name, backend=backend)
+    with building_brax_env():
+        return brax.envs.get_environment(name, backend=backend)
 
 
 def check_env(name: str, backend: str) -> None:
