@@ -11,6 +11,7 @@ multi-host run) and can be restored onto any device layout that splits the seeds
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from typing import Any
 
@@ -32,15 +33,27 @@ def make_manager(run_dir: str | pathlib.Path, keep: int = 3,
 
     A ``read_only`` manager is given the settings orbax would otherwise override, one
     logged warning each (no saving, no pruning, no creating)."""
-    if read_only:
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=None, save_interval_steps=0, enable_async_checkpointing=False,
-            create=False, read_only=True)
-    else:
+    if not read_only:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep, enable_async_checkpointing=False, create=True)
-    return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options,
-                                 item_names=("state", "meta"))
+        return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options,
+                                     item_names=("state", "meta"))
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=None, save_interval_steps=0, enable_async_checkpointing=False,
+        create=False, read_only=True)
+    # Orbax also logs "Given directory is read only" for every read-only manager; that is
+    # what was asked for, so that one record is dropped (others pass).
+    absl_logger = logging.getLogger("absl")
+    absl_logger.addFilter(_drop_read_only_notice)
+    try:
+        return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options,
+                                     item_names=("state", "meta"))
+    finally:
+        absl_logger.removeFilter(_drop_read_only_notice)
+
+
+def _drop_read_only_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Given directory is read only")
 
 
 def save(manager: ocp.CheckpointManager, epoch: int, state: Any, meta: dict) -> None:

@@ -42,3 +42,24 @@ def test_other_mujoco_warnings_still_reach_the_user():
         with pytest.warns(RuntimeWarning, match="MuJoCo: Nan, Inf or huge value in QACC"):
             handler("Nan, Inf or huge value in QACC at DOF 0")
     assert mujoco.get_mju_user_warning() is before
+
+
+def test_reading_checkpoints_logs_nothing(tmp_path, caplog):
+    """Read-only checkpoint managers (latest epoch, restore, size) used to log eight orbax
+    warnings each about the settings read-only mode overrides; now none, while orbax's
+    other log records still pass (the filter is only in place while a manager is made)."""
+    import logging
+
+    import jax.numpy as jnp
+
+    from nail_jax import checkpoint as ckpt
+
+    manager = ckpt.make_manager(tmp_path, keep=2)
+    ckpt.save(manager, 3, {"x": jnp.arange(4.0)}, {"num_seeds": 1})
+    manager.close()
+    with caplog.at_level(logging.WARNING):
+        assert ckpt.latest_epoch(tmp_path) == 3 and ckpt.size_bytes(tmp_path) > 0
+        assert ckpt.read_meta(tmp_path) == (3, {"num_seeds": 1})
+    assert [r.getMessage() for r in caplog.records] == []
+    logging.getLogger("absl").warning("Given directory is read only: a later record")
+    assert len(caplog.records) == 1
