@@ -130,30 +130,64 @@ def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
 
 
 class Progress:
-    """A one-line progress display; in non-interactive logs, one line every ``every_s``."""
+    """Epoch progress on ``stream``: a live bar with elapsed time and ETA (rich) on a
+    terminal; elsewhere (logs, CI) a plain line every ``every_s`` seconds and at the end.
+
+    ``start`` is the epoch the run starts from (a resumed run); the ETA is measured on the
+    epochs done in this process. A context manager: leaving it stops the live bar.
+    """
 
     def __init__(self, total: int, stream=sys.stderr, every_s: float = 30.0,
-                 enabled: bool = True):
+                 enabled: bool = True, start: int = 0):
         self.total, self.stream, self.every_s, self.enabled = total, stream, every_s, enabled
+        self.start, self.t0, self.last = start, time.time(), -math.inf
         self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
-        self.last = -math.inf
+        self.live = None
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as Bar
+
+            self.live = Bar(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                            TextColumn("{task.fields[text]}"), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(),
+                            console=Console(file=stream), transient=False)
+            self.task = self.live.add_task("train", total=total, completed=start,
+                                           text="compiling")
+            self.live.start()
+
+    def eta(self, done: int) -> float:
+        """Seconds left at this process's pace so far (``nan`` before an epoch is done)."""
+        ran = done - self.start
+        return (time.time() - self.t0) / ran * (self.total - done) if ran > 0 else math.nan
 
     def update(self, done: int, text: str, elapsed: float) -> None:
         if not self.enabled:
             return
-        width = 24
-        filled = int(width * done / max(self.total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        line = f"[{bar}] epoch {done}/{self.total} {text} {elapsed:6.0f}s"
-        if self.tty:
-            self.stream.write("\r" + line)
-            if done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
+        if self.live is not None:
+            self.live.update(self.task, completed=done, text=text)
         elif done == self.total or time.time() - self.last >= self.every_s:
-            self.stream.write(line + "\n")
+            width = 24
+            filled = int(width * done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"[{bar}] epoch {done}/{self.total} {text} {elapsed:6.0f}s "
+                              f"eta {self.eta(done):.0f}s\n")
             self.stream.flush()
             self.last = time.time()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
 
 
 def run_training(
@@ -265,12 +299,13 @@ def run_training(
             f"{config.total_steps} env steps x {num_seeds} seed(s), {config.num_epochs} epochs "
             f"on {dist.describe(mesh)} -> {run_dir}")
 
-    bar = Progress(config.num_epochs, enabled=progress and main)
     save_times: list[float] = []
     writers = _tensorboard_writers(run_dir, num_seeds) if tensorboard and main else []
     metric_key = "eval_return" if config.algo == "rl" else "score"
     shown = math.nan
-    with open(run_dir / "metrics.jsonl", "a") if main else open(os.devnull, "w") as out:
+    metrics_file = run_dir / "metrics.jsonl" if main else os.devnull
+    with (Progress(config.num_epochs, enabled=progress and main, start=start_epoch) as bar,
+          open(metrics_file, "a") as out):
         for epoch in range(start_epoch, config.num_epochs):
             t0 = time.time()
             state, metrics = epoch_fn(state, expert, fns.evaluates(epoch + 1))

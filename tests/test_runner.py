@@ -1,13 +1,14 @@
 """The driver's file handling and its refusals (``nail_jax.runner``)."""
 
+import io
 import json
 
 import pytest
 from test_cli import STEPS_2, STEPS_4, _train
 
-from nail_jax import cli
+from nail_jax import cli, runner
 from nail_jax.config import make_config
-from nail_jax.runner import RunError, read_metrics, run_training
+from nail_jax.runner import Progress, RunError, read_metrics, run_training
 
 TINY_CONFIG = {"num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
                "batch_size": 16, "replay_capacity": 400, "num_eval_episodes": 2,
@@ -64,3 +65,38 @@ def test_resume_with_a_seed_count_that_the_checkpoint_lacks_is_refused(tmp_path,
     assert sorted(p.name for p in (out / "checkpoints").rglob("*")) == before
     assert (out / "metrics.jsonl").read_bytes() == metrics
 
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_plain_lines_give_the_eta_of_this_processs_pace(monkeypatch):
+    """Off a terminal: a line per ``every_s`` and the last one, with the ETA from the epochs
+    run by this process (a resumed run from epoch 2: 2 epochs in 20 s, 6 left -> 60 s)."""
+    clock = [100.0, 120.0, 120.0, 121.0, 121.0, 200.0]  # the reads, in order; then 200 on
+    monkeypatch.setattr(runner.time, "time", lambda: clock.pop(0) if len(clock) > 1 else clock[0])
+    stream = _Stream(tty=False)
+    with Progress(10, stream=stream, every_s=30.0, start=2) as bar:  # t0 = 100
+        bar.update(4, "score 0.5", 20.0)  # at 120: printed (first line)
+        bar.update(5, "score 0.6", 21.0)  # at 121: within every_s, not printed
+        bar.update(10, "score 0.9", 100.0)  # the last epoch is always printed
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("epoch 4/10 score 0.5     20s eta 60s"), lines[0]
+    assert lines[1].startswith("[########################] epoch 10/10") and "eta 0s" in lines[1]
+
+
+def test_progress_on_a_terminal_is_a_live_bar():
+    stream = _Stream(tty=True)
+    with Progress(4, stream=stream) as bar:
+        bar.update(1, "score 0.25", 1.0)
+        bar.update(4, "score 0.75", 2.0)
+    out = stream.getvalue()
+    assert "epoch" in out and "4/4" in out and "score 0.75" in out and "eta" in out, out
+    assert Progress(4, stream=_Stream(tty=True), enabled=False).live is None
