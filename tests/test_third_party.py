@@ -19,6 +19,7 @@ def test_importing_the_package_prints_nothing():
     assert proc.stdout == "" and "warp" not in proc.stderr.lower(), (proc.stdout, proc.stderr)
 
 
+@pytest.mark.slow  # builds a brax env
 def test_building_a_brax_env_is_quiet(capfd):
     """halfcheetah's asset triggers MuJoCo's ``settotalmass`` deprecation and brax warns on
     every env it builds; neither reaches the user."""
