@@ -31,11 +31,13 @@ def import_mujoco_mjx() -> None:
     if "mujoco.mjx" in sys.modules:
         return
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        import mujoco.mjx  # noqa: F401
-    kept = [line for line in captured.getvalue().splitlines(keepends=True)
-            if not line.startswith(_MJX_IMPORT_LINES)]
-    sys.stdout.write("".join(kept))
+    try:
+        with contextlib.redirect_stdout(captured):
+            import mujoco.mjx  # noqa: F401
+    finally:  # whatever else it printed, also when the import fails
+        kept = [line for line in captured.getvalue().splitlines(keepends=True)
+                if not line.startswith(_MJX_IMPORT_LINES)]
+        sys.stdout.write("".join(kept))
 
 
 @contextlib.contextmanager
