@@ -92,19 +92,9 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None 
             lambda _: jax.sharding.SingleDeviceSharding(jax.local_devices()[0]), abstract_state)
     target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                           abstract_state, shardings)
-    manager = make_manager(run_dir, read_only=True)
-    try:
-        epoch = _pick_epoch(manager, run_dir, epoch)
-        try:
-            restored = manager.restore(epoch, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
-        except Exception as e:  # orbax raises ValueError, KeyError, FileNotFoundError, ...
-            raise CheckpointError(
-                f"checkpoint {epoch} in {checkpoint_dir(run_dir)} does not match this run or "
-                f"is corrupt ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-            ) from e
-    finally:
-        manager.close()
+    epoch, restored = _restore_items(
+        run_dir, epoch, {"state": ocp.args.StandardRestore(target), "meta": ocp.args.JsonRestore()},
+        "does not match this run or is corrupt")
     state = restored["state"]
     expected = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), target)
     got = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), state)
@@ -122,17 +112,25 @@ def read_meta(run_dir: str | pathlib.Path, epoch: int | None = None) -> tuple[in
     """
     if not checkpoint_dir(run_dir).is_dir():
         raise CheckpointError(f"no checkpoint in {checkpoint_dir(run_dir)}")
+    epoch, restored = _restore_items(run_dir, epoch, {"meta": ocp.args.JsonRestore()},
+                                     "has no readable metadata")
+    return epoch, dict(restored["meta"])
+
+
+def _restore_items(run_dir, epoch: int | None, items: dict, problem: str) -> tuple[int, Any]:
+    """Restores the named orbax ``items`` of checkpoint ``epoch`` (default: the latest);
+    a failure is a CheckpointError saying ``problem`` and orbax's first line."""
     manager = make_manager(run_dir, read_only=True)
     try:
         epoch = _pick_epoch(manager, run_dir, epoch)
         try:
-            restored = manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+            return epoch, manager.restore(epoch, args=ocp.args.Composite(**items))
         except Exception as e:  # orbax raises ValueError, KeyError, FileNotFoundError, ...
-            raise CheckpointError(f"checkpoint {epoch} in {checkpoint_dir(run_dir)} has no "
-                                  f"readable metadata ({type(e).__name__})") from e
+            raise CheckpointError(
+                f"checkpoint {epoch} in {checkpoint_dir(run_dir)} {problem} "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
     finally:
         manager.close()
-    return epoch, dict(restored["meta"])
 
 
 def _pick_epoch(manager: ocp.CheckpointManager, run_dir, epoch: int | None) -> int:

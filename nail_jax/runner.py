@@ -141,9 +141,8 @@ class Progress:
                  enabled: bool = True, start: int = 0):
         self.total, self.stream, self.every_s, self.enabled = total, stream, every_s, enabled
         self.start, self.t0, self.last = start, time.time(), -math.inf
-        self.tty = enabled and hasattr(stream, "isatty") and stream.isatty()
         self.live = None
-        if self.tty:
+        if enabled and hasattr(stream, "isatty") and stream.isatty():
             from rich.console import Console
             from rich.progress import (
                 BarColumn,

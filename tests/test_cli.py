@@ -264,12 +264,14 @@ def test_collect_seed_index_stochastic_and_random_return(tmp_path, capsys):
     # 512 others from the evaluator (a tiny expert's return can be close to random's).
     returns = np.asarray(det.metadata["random_episode_returns"])
     assert len(returns) == 64 and det.metadata["random_return"] == pytest.approx(returns.mean())
-    uniform_rollout = collect_dataset(make_env("point_mass"), lambda obs, k: jax.random.uniform(
-        k, (obs.shape[0], 2), minval=-1.0, maxval=1.0), 64, 30, jax.random.PRNGKey(1))
+    def uniform_policy(obs, k):
+        return jax.random.uniform(k, (obs.shape[0], 2), minval=-1.0, maxval=1.0)
+
+    uniform_rollout = collect_dataset(make_env("point_mass"), uniform_policy, 64, 30,
+                                      jax.random.PRNGKey(1))
     np.testing.assert_allclose(returns, uniform_rollout.metadata["episode_returns"], rtol=1e-6)
     evaluate = make_evaluator(make_env("point_mass"), 512, 30, absorbing=False)
-    uniform = np.asarray(evaluate(lambda obs, k: jax.random.uniform(
-        k, (obs.shape[0], 2), minval=-1.0, maxval=1.0), jax.random.PRNGKey(7)))
+    uniform = np.asarray(evaluate(uniform_policy, jax.random.PRNGKey(7)))
     se = np.hypot(returns.std() / 8, uniform.std() / np.sqrt(512))
     assert abs(returns.mean() - uniform.mean()) < 4 * se
     print(f"random {returns.mean():.2f} vs {uniform.mean():.2f} (se {se:.2f}); expert "
