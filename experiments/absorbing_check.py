@@ -21,18 +21,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.discriminator import make_discriminator
-from nail_jax.envs import absorbing_obs
-from nail_jax.runner import restore_run
-from nail_jax.trainer import zero_absorbing_action
-from nail_jax.types import live_weight
+from nail_jax.absorbing import absorbing_state, live_weight, zero_absorbing_action
+from nail_jax.learners.discriminator import make_discriminator
+from nail_jax.running.run_dir import restore_run
 
 RECENT = 10_240
 
 
 def check(run_dir: pathlib.Path, seed_index: int = 0) -> str:
     run = restore_run(run_dir, seed_index)
-    config, expert, epoch = run.config, run.expert, run.epoch
+    config, expert, epoch = run.config, run.demos, run.epoch
     if not config.absorbing or config.algo == "rl":
         return f"{run_dir}: not an imitation run with absorbing states"
     state = jax.tree.map(lambda x: x[seed_index], run.state)
@@ -50,7 +48,7 @@ def check(run_dir: pathlib.Path, seed_index: int = 0) -> str:
     expert_abs = np.asarray(live_weight(expert.obs) < 0.5)
     policy_lr = log_r(obs, action)
     expert_lr = log_r(expert.obs, expert.action)
-    absorbing_lr = float(log_r(absorbing_obs(obs_size - 1)[None], jnp.zeros((1, action_size)))[0])
+    absorbing_lr = float(log_r(absorbing_state(obs_size - 1)[None], jnp.zeros((1, action_size)))[0])
     alive = float(policy_lr[~policy_abs].mean())
     return (f"{run_dir} (seed {seed_index}, epoch {epoch}): absorbing share "
             f"{policy_abs.mean():.4f} ({int(policy_abs.sum())} of the last {len(idx)} policy "

@@ -4,7 +4,7 @@
     python experiments/ail_vs_nail.py --envs halfcheetah --analyse-only   # tables from runs
     python experiments/ail_vs_nail.py --envs hopper_spring --algos ail nail nail_alpha0.1
 
-``--envs`` names presets (``nail_jax.config.PRESETS``): each fixes an env, its backend and
+``--envs`` names presets (``nail_jax.training.presets.PRESETS``): each fixes an env, its backend and
 its bundled demonstrations (``hopper_spring`` is the hopper study's task: the spring backend
 and the demonstrations of the lunging expert that was bundled as ``hopper`` then). For each
 of them and each algorithm (or variant, see ``ALGOS``) one vmapped run of ``--seeds`` seeds
@@ -52,9 +52,9 @@ import sys
 import numpy as np
 from scipy.stats import trim_mean
 
-from nail_jax.config import PRESETS
-from nail_jax.plotting import plot_runs
-from nail_jax.runner import read_metrics
+from nail_jax.running.plotting import plot_runs
+from nail_jax.running.run_dir import read_metrics
+from nail_jax.training.presets import PRESETS
 
 from study_runs import fmt, keep_results, train_run
 

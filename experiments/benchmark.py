@@ -69,7 +69,7 @@ def _memory() -> dict:
 def run_raw_env(s: dict) -> dict:
     import jax
 
-    from nail_jax.envs import make_env
+    from nail_jax.envs.registry import make_env
 
     env = make_env(s["env"], s["backend"])
     n, steps = s["num_envs"], s["raw_steps"]
@@ -101,7 +101,7 @@ def run_brax_sac(s: dict) -> dict:
     import jax.numpy as jnp
     from brax.training.agents.sac import train as sac_train
 
-    from nail_jax.envs import make_env
+    from nail_jax.envs.registry import make_env
 
     if not hasattr(jax, "device_put_replicated"):  # removed from jax; brax 0.14 still calls it
         def device_put_replicated(x, devices):
@@ -134,10 +134,10 @@ def run_brax_sac(s: dict) -> dict:
 def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     import jax
 
-    from nail_jax import distributed as dist
-    from nail_jax.config import make_config
-    from nail_jax.runner import make_sharded_functions, seed_keys
-    from nail_jax.trainer import build
+    from nail_jax.running import parallel as dist
+    from nail_jax.running.parallel import make_sharded_functions, seed_keys
+    from nail_jax.training.config import make_config
+    from nail_jax.training.trainer import build
 
     overrides = {
         "env": s["env"], "backend": s["backend"], "num_envs": s["num_envs"],
@@ -156,14 +156,14 @@ def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     trainer, expert = build(config)
     mesh = dist.make_mesh(num_seeds, devices, num_envs=config.num_envs)
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(0, num_seeds))
-    state = jax.block_until_ready(fns.init(fns.keys, fns.expert))
+    state = jax.block_until_ready(fns.init(fns.keys, fns.demos))
 
     def timed_epochs(evaluate: bool) -> list[float]:
         nonlocal state
         flag, times = fns.flag(evaluate), []
         for _ in range(s["epochs"]):
             t = time.time()
-            state, metrics = fns.run_epoch(state, fns.expert, flag)
+            state, metrics = fns.run_epoch(state, fns.demos, flag)
             jax.block_until_ready(metrics)
             times.append(time.time() - t)
         return times

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.envs import make_env, make_evaluator
+from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.registry import make_env
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.runner import restore_run
+from nail_jax.running.run_dir import restore_run
 
 START_UP = 100
 

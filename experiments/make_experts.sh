@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces every bundled demonstration dataset in nail_jax/data from scratch.
+# Reproduces every bundled demonstration dataset in nail_jax/data/bundled from scratch.
 # Experts are SAC on the environment reward (`nail-jax expert`, the trainer's rl mode);
 # datasets are deterministic-policy rollouts of the expert's seed 0.
 # Wall times on the 2-core CPU machine are in the README's "Bundled demonstrations" table.
@@ -11,14 +11,14 @@ python experiments/make_point_mass_demos.py
 
 nail-jax expert --env halfcheetah --steps 1000000 --out runs/expert-halfcheetah --no-progress
 nail-jax collect --expert runs/expert-halfcheetah --episodes "$EPISODES" \
-  --out nail_jax/data/halfcheetah.npz
+  --out nail_jax/data/bundled/halfcheetah.npz
 
 # hopper on the generalized backend (the hopper preset's), with brax's hopper discount 0.997
 # and epochs of 10,240: the hopper preset's settings for rl, spelled out.
 nail-jax expert --env hopper --backend generalized --steps 1000000 --set sac.discount=0.997 \
   --set epoch_steps=10240 --out runs/expert-hopper-gen --no-progress
 nail-jax collect --expert runs/expert-hopper-gen --episodes "$EPISODES" \
-  --out nail_jax/data/hopper.npz
+  --out nail_jax/data/bundled/hopper.npz
 
 # hopper_spring: the hopper dataset until the generalized expert, an expert that lunges and
 # falls after ~144 steps (spring backend). Epochs of 10,240 as when it was trained (the
@@ -27,4 +27,4 @@ nail-jax collect --expert runs/expert-hopper-gen --episodes "$EPISODES" \
 nail-jax expert --preset hopper_spring --steps 500000 --set epoch_steps=10240 \
   --out runs/expert-hopper --no-progress
 nail-jax collect --expert runs/expert-hopper --episodes "$EPISODES" \
-  --out nail_jax/data/hopper_spring.npz
+  --out nail_jax/data/bundled/hopper_spring.npz

@@ -3,7 +3,7 @@
     python experiments/make_scripted_demos.py                    # both datasets
     python experiments/make_scripted_demos.py inverted_pendulum  # one of them
 
-- ``point_mass`` (:class:`nail_jax.envs.PointMass`, 16 episodes of 30 steps): the expert moves
+- ``point_mass`` (:class:`nail_jax.envs.toy.PointMass`, 16 episodes of 30 steps): the expert moves
   straight to the goal, ``a = clip(-3 x, -0.95, 0.95)`` on each axis.
 - ``inverted_pendulum`` (brax, ``spring`` backend, 10 episodes of 1,000 steps): a linear
   state-feedback controller on ``obs = (x, theta, x_dot, theta_dot)``,
@@ -20,11 +20,11 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from nail_jax.collect import collect_dataset
-from nail_jax.demos import save_dataset
-from nail_jax.envs import make_env
+from nail_jax.data.collect import collect_dataset
+from nail_jax.data.datasets import save_dataset
+from nail_jax.envs.registry import make_env
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "nail_jax" / "data"
+DATA = pathlib.Path(__file__).resolve().parents[1] / "nail_jax" / "data" / "bundled"
 
 
 def point_mass_expert(obs, key):

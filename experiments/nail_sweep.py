@@ -28,8 +28,8 @@ import sys
 
 import numpy as np
 
-from nail_jax.plotting import plot_runs
-from nail_jax.runner import read_metrics
+from nail_jax.running.plotting import plot_runs
+from nail_jax.running.run_dir import read_metrics
 
 from study_runs import fmt, keep_results, train_run
 

@@ -102,8 +102,14 @@ def pieces(sz: dict, reps: int) -> dict:
     import jax.numpy as jnp
 
     from nail_jax import SACConfig, Transition, make_sac
-    from nail_jax.discriminator import DiscriminatorBatch, DiscriminatorConfig, make_discriminator
-    from nail_jax.envs import make_env, make_env_loop, make_evaluator
+    from nail_jax.envs.evaluate import make_evaluator
+    from nail_jax.envs.loop import make_env_loop
+    from nail_jax.envs.registry import make_env
+    from nail_jax.learners.discriminator import (
+        DiscriminatorBatch,
+        DiscriminatorConfig,
+        make_discriminator,
+    )
     from nail_jax.replay import make_replay_buffer
 
     env = make_env("halfcheetah", "spring")

@@ -26,8 +26,8 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
     """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted.
 
     ``preset`` names the task (env, backend, demonstrations) and its settings, see
-    ``nail_jax.config.PRESETS``. A checkpoint is written every ``checkpoint_every`` epochs;
-    seed i of the run uses ``PRNGKey(seed + i)``."""
+    ``nail_jax.training.presets.PRESETS``. A checkpoint is written every
+    ``checkpoint_every`` epochs; seed i of the run uses ``PRNGKey(seed + i)``."""
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return

@@ -6,8 +6,15 @@ signature ``(state, batch, key) -> (state, metrics)`` and composes under
 """
 
 from nail_jax import third_party  # noqa: F401 (first: imports mujoco.mjx before brax does)
-from nail_jax.config import PRESETS, TrainConfig, make_config
-from nail_jax.discriminator import (
+from nail_jax.distributions import (
+    tanh_gaussian_log_prob,
+    tanh_gaussian_log_prob_pre_tanh,
+    tanh_gaussian_mode,
+    tanh_gaussian_sample,
+    tanh_gaussian_sample_pre_tanh,
+)
+from nail_jax.gradients import make_gradient_step
+from nail_jax.learners.discriminator import (
     Discriminator,
     DiscriminatorConfig,
     DiscriminatorState,
@@ -16,31 +23,14 @@ from nail_jax.discriminator import (
     gradient_penalty,
     make_discriminator,
 )
-from nail_jax.distributions import (
-    tanh_gaussian_log_prob,
-    tanh_gaussian_log_prob_pre_tanh,
-    tanh_gaussian_mode,
-    tanh_gaussian_sample,
-    tanh_gaussian_sample_pre_tanh,
+from nail_jax.learners.rewards import (
+    ail_reward,
+    airl_reward,
+    fairl_reward,
+    gail_reward,
+    nail_reward,
 )
-from nail_jax.evaluation import evaluate_run
-from nail_jax.gradients import make_gradient_step
-from nail_jax.networks import (
-    Network,
-    make_discriminator_network,
-    make_policy_network,
-    make_q_network,
-)
-from nail_jax.normalization import (
-    RunningStatistics,
-    init_statistics,
-    normalize,
-    update_statistics,
-)
-from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
-from nail_jax.rewards import ail_reward, airl_reward, fairl_reward, gail_reward, nail_reward
-from nail_jax.runner import load_policy, run_training
-from nail_jax.sac import (
+from nail_jax.learners.sac import (
     SAC,
     PolicySnapshot,
     SACConfig,
@@ -49,7 +39,20 @@ from nail_jax.sac import (
     take_snapshot,
     td_target,
 )
-from nail_jax.trainer import TrainState, make_train, make_trainer
+from nail_jax.networks import (
+    Network,
+    make_discriminator_network,
+    make_policy_network,
+    make_q_network,
+)
+from nail_jax.normalization import RunningStatistics, init_statistics, normalize, update_statistics
+from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
+from nail_jax.running.evaluation import evaluate_run
+from nail_jax.running.run_dir import load_policy
+from nail_jax.running.runner import run_training
+from nail_jax.training.config import TrainConfig, make_config
+from nail_jax.training.presets import PRESETS
+from nail_jax.training.trainer import TrainState, make_train, make_trainer
 from nail_jax.types import DiscriminatorBatch, Transition
 
 __version__ = "0.1.0"

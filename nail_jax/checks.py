@@ -1,4 +1,4 @@
-"""Shape checks at public entry points: errors name the argument and the expected shape."""
+"""Checks at public entry points: errors name the argument (and the expected shape)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,24 @@ def check_same_leading(arrays: dict[str, jax.Array], n_axes: int) -> None:
         list(arrays.values()), n_axes,
         custom_message=f"batch axes must agree, got leading shapes {shapes}",
     )
+
+
+class ArgumentError(ValueError):
+    """An invalid argument of a public function, worded with the argument's name.
+
+    ``template`` is the message with ``{name}`` where each argument in ``arguments`` is
+    named; ``str(e)`` puts the Python names there (or the wording given for one in
+    ``python_names``), :meth:`worded` any other names: the CLI puts its flags there.
+    """
+
+    def __init__(self, template: str, *arguments: str, **python_names: str):
+        self.template, self.arguments, self.python_names = template, arguments, python_names
+        super().__init__(self.worded())
+
+    def worded(self, names: dict[str, str] | None = None) -> str:
+        """The message with ``names[argument]`` (default: the Python name) for each argument."""
+        names = {**self.python_names, **(names or {})}
+        message = self.template
+        for argument in self.arguments:
+            message = message.replace("{" + argument + "}", names.get(argument, argument))
+        return message

@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:
-    from nail_jax.config import ConfigError
+    from nail_jax.training.config import ConfigError
 
     out = {}
     for item in items or []:
@@ -43,7 +43,8 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def _train_config(args, algo: str):
-    from nail_jax.config import PRESETS, make_config
+    from nail_jax.training.config import make_config
+    from nail_jax.training.presets import PRESETS
 
     preset = args.preset
     if preset is None:
@@ -78,8 +79,8 @@ def _print_summary(summary: dict) -> None:
 def _train(args, algo: str | None = None) -> int:
     import pathlib
 
-    from nail_jax import distributed
-    from nail_jax.runner import run_training
+    from nail_jax.running import parallel as distributed
+    from nail_jax.running.runner import run_training
 
     # Joining a multi-host run must come before anything touches a device.
     distributed.initialize(distributed.host_config_from_env(
@@ -115,10 +116,12 @@ def _train(args, algo: str | None = None) -> int:
 
 def _collect(args) -> int:
     import jax
+    import numpy as np
 
-    from nail_jax.collect import collect_dataset
-    from nail_jax.demos import save_dataset
-    from nail_jax.runner import restore_run
+    from nail_jax.data.collect import collect_dataset
+    from nail_jax.data.datasets import save_dataset
+    from nail_jax.envs.evaluate import make_evaluator, random_policy_returns
+    from nail_jax.running.run_dir import restore_run
 
     run = restore_run(args.expert, args.seed_index)
     policy, config, env = run.policy(args.seed_index), run.config, run.trainer.env
@@ -137,11 +140,11 @@ def _collect(args) -> int:
                                "policy": "stochastic" if args.stochastic else "deterministic",
                                "made_by": "nail-jax " + " ".join(
                                    shlex.quote(a) for a in sys.argv[1:])})
-    random = collect_dataset(env, lambda obs, key: jax.random.uniform(
-        key, (obs.shape[0], env.action_size), minval=-1.0, maxval=1.0),
-        args.episodes, config.episode_length, jax.random.PRNGKey(args.seed + 1))
-    data.metadata["random_return"] = random.metadata["expert_return"]
-    data.metadata["random_episode_returns"] = random.metadata["episode_returns"]
+    evaluate = make_evaluator(env, args.episodes, config.episode_length, absorbing=False)
+    random_returns = np.asarray(random_policy_returns(
+        evaluate, env.action_size, jax.random.PRNGKey(args.seed + 1)), np.float64)
+    data.metadata["random_return"] = float(np.mean(random_returns))
+    data.metadata["random_episode_returns"] = [float(r) for r in random_returns]
     save_dataset(args.out, data)
     r = data.metadata["episode_returns"]
     print(f"wrote {args.out}: {data.num_episodes} episodes, {data.num_steps} steps, "
@@ -151,8 +154,8 @@ def _collect(args) -> int:
 
 
 def _eval(args) -> int:
-    from nail_jax.evaluation import eval_file, evaluate_run
-    from nail_jax.runner import write_json_atomic
+    from nail_jax.files import write_json_atomic
+    from nail_jax.running.evaluation import eval_file, evaluate_run
 
     t0 = time.time()
     result = evaluate_run(args.run, args.episodes, args.epoch, args.seed, args.stochastic)
@@ -180,7 +183,8 @@ def _eval(args) -> int:
 def _demos_list(args) -> int:
     import numpy as np
 
-    from nail_jax.demos import bundled_dir, episode_returns, list_bundled, load_dataset
+    from nail_jax.data.datasets import episode_returns, load_dataset
+    from nail_jax.data.demonstrations import bundled_dir, list_bundled
 
     names = list_bundled()
     if not names:
@@ -202,7 +206,7 @@ def _demos_list(args) -> int:
 
 
 def _plot(args) -> int:
-    from nail_jax.plotting import plot_runs
+    from nail_jax.running.plotting import plot_runs
 
     try:
         import matplotlib  # noqa: F401
@@ -218,17 +222,19 @@ def _plot(args) -> int:
 def _smoke(args) -> int:
     import jax
 
-    from nail_jax.smoke import run_point_mass_sac
+    from nail_jax.smoke import run_smoke
 
     t0 = time.time()
-    before, after = run_point_mass_sac(jax.random.PRNGKey(args.seed), iterations=args.iterations)
-    print(f"SAC on point_mass: deterministic return {before:.2f} -> {after:.2f} "
-          f"(optimum about -2.5, standing still about -23) in {time.time() - t0:.1f} s")
+    random_return, eval_returns = run_smoke(jax.random.PRNGKey(args.seed), args.iterations)
+    print(f"rl (SAC) on point_mass, {len(eval_returns)} epochs: uniform random policy "
+          f"{random_return:.2f}, deterministic return {eval_returns[0]:.2f} -> "
+          f"{eval_returns[-1]:.2f} (optimum about -2.5, standing still about -23) "
+          f"in {time.time() - t0:.1f} s")
     return 0
 
 
 def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
-    from nail_jax.config import ALGOS
+    from nail_jax.training.config import ALGOS
 
     if with_algo:
         p.add_argument("--algo", choices=ALGOS, default="nail",
@@ -321,18 +327,30 @@ def build_parser() -> argparse.ArgumentParser:
                       help="draw each run up to this many env steps (default: all)")
     plot.set_defaults(func=_plot)
 
-    smoke = sub.add_parser("smoke", help="SAC on a toy task from the building blocks (~10 s)")
+    smoke = sub.add_parser("smoke", help="the trainer's rl (SAC) on the point mass (~20 s)")
     smoke.add_argument("--seed", type=int, default=0)
-    smoke.add_argument("--iterations", type=int, default=600)
+    smoke.add_argument("--iterations", type=int, default=600,
+                       help="vectorised env steps after warm-up, in epochs of 50 (default 600)")
     smoke.set_defaults(func=_smoke)
     return parser
 
 
+# The Python names of the arguments that errors name (nail_jax.checks.ArgumentError), and
+# the flags they are given by here.
+FLAGS = {"num_seeds": "--seeds", "total_steps": "--steps", "run_dir": "--out",
+         "resume": "--resume", "overwrite": "--overwrite",
+         "checkpoint_every": "--checkpoint-every", "keep_checkpoints": "--keep-checkpoints",
+         "num_devices": "--devices", "env_shards": "--env-shards",
+         "num_episodes": "--episodes", "coordinator": "--coordinator",
+         "num_processes": "--num-processes", "process_id": "--process-id"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    from nail_jax.checkpoint import CheckpointError
-    from nail_jax.config import ConfigError
-    from nail_jax.demos import DemoError
-    from nail_jax.runner import RunError
+    from nail_jax.checks import ArgumentError
+    from nail_jax.data.datasets import DemoError
+    from nail_jax.running.checkpoint import CheckpointError
+    from nail_jax.running.run_dir import RunError
+    from nail_jax.training.config import ConfigError
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -341,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, DemoError, RunError, CheckpointError, ValueError) as e:
-        print(f"nail-jax: error: {e}", file=sys.stderr)
+        message = e.worded(FLAGS) if isinstance(e, ArgumentError) else str(e)
+        print(f"nail-jax: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -15,15 +15,6 @@ Params = Any
 PRNGKey = jax.Array
 
 
-def live_weight(obs: jax.Array) -> jax.Array:
-    """``[..., O] -> [...]``: 1 for ordinary states, 0 for DAC's absorbing state.
-
-    For observations with the absorbing flag as their last feature
-    (:func:`nail_jax.envs.augment_obs`, :func:`nail_jax.envs.absorbing_obs`).
-    """
-    return 1.0 - obs[..., -1]
-
-
 @flax.struct.dataclass
 class Transition:
     """One environment transition ``(s, a, r, s')``.

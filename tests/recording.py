@@ -14,8 +14,8 @@ import dataclasses
 import jax
 import numpy as np
 
-import nail_jax.sac
-import nail_jax.trainer
+import nail_jax.learners.sac
+import nail_jax.training.trainer
 
 
 def _host(tree):
@@ -34,8 +34,9 @@ class Records:
 
 def record_learners(monkeypatch) -> Records:
     records = Records()
-    make_disc, make_sac, td_target = (nail_jax.trainer.make_discriminator,
-                                      nail_jax.trainer.make_sac, nail_jax.sac.td_target)
+    trainer, sac_module = nail_jax.training.trainer, nail_jax.learners.sac
+    make_disc, make_sac, td_target = (trainer.make_discriminator, trainer.make_sac,
+                                      sac_module.td_target)
 
     def recording_disc(*args, **kwargs):
         disc = make_disc(*args, **kwargs)
@@ -64,7 +65,7 @@ def record_learners(monkeypatch) -> Records:
                            ordered=True)
         return target
 
-    monkeypatch.setattr(nail_jax.trainer, "make_discriminator", recording_disc)
-    monkeypatch.setattr(nail_jax.trainer, "make_sac", recording_sac)
-    monkeypatch.setattr(nail_jax.sac, "td_target", recording_target)
+    monkeypatch.setattr(nail_jax.training.trainer, "make_discriminator", recording_disc)
+    monkeypatch.setattr(nail_jax.training.trainer, "make_sac", recording_sac)
+    monkeypatch.setattr(nail_jax.learners.sac, "td_target", recording_target)
     return records

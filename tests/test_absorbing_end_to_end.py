@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 from recording import record_learners
 
-from nail_jax.collect import collect_dataset
-from nail_jax.config import make_config
-from nail_jax.demos import Dataset, save_dataset
-from nail_jax.discriminator import make_discriminator
+from nail_jax.data.collect import collect_dataset
+from nail_jax.data.datasets import Dataset, save_dataset
 from nail_jax.distributions import tanh_gaussian_log_prob_pre_tanh, tanh_gaussian_sample_pre_tanh
-from nail_jax.envs import PointMass
-from nail_jax.sac import make_sac
-from nail_jax.trainer import make_trainer, prepare_demonstrations
+from nail_jax.envs.toy import PointMass
+from nail_jax.learners.discriminator import make_discriminator
+from nail_jax.learners.sac import make_sac
+from nail_jax.training.config import make_config
+from nail_jax.training.trainer import make_trainer, prepare_demonstrations
 
 RADIUS, SPEED, EPISODE = 0.5, 0.1, 20
 NUM_ENVS, WARMUP, EPOCH, EPOCHS = 4, 16, 40, 3
@@ -74,7 +74,7 @@ def _run(config, monkeypatch):
     env = PointMass(terminate_radius=RADIUS)
     demonstrations = prepare_demonstrations(config, 4, 2)
     trainer = make_trainer(config, demonstrations, env)
-    expert = demonstrations.expert
+    expert = demonstrations.pairs
     state, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
     return trainer, expert, jax.tree.map(np.asarray, state), records
 
@@ -165,7 +165,7 @@ def test_normaliser_counts_live_rows_only(run):
 
 
 def _expected_targets(config, sac, state, batch, key):
-    """SAC's TD target (the module docstring of ``nail_jax.sac``) with and without the
+    """SAC's TD target (the module docstring of ``nail_jax.learners.sac``) with and without the
     soft terms at absorbing ``s'``."""
     k_critic, _ = jax.random.split(key)
     mean, log_std = sac.policy_network.apply(state.normalizer, state.policy_params,

@@ -1,12 +1,12 @@
-"""Rolling a policy out into a dataset (``nail_jax.collect.collect_dataset``)."""
+"""Rolling a policy out into a dataset (``nail_jax.data.collect.collect_dataset``)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.collect import collect_dataset
-from nail_jax.demos import episode_bounds, episode_returns, validate
-from nail_jax.envs import PointMass
+from nail_jax.data.collect import collect_dataset
+from nail_jax.data.datasets import episode_bounds, episode_returns, validate
+from nail_jax.envs.toy import PointMass
 
 
 def test_episodes_end_at_their_first_done_with_the_right_flag():

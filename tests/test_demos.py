@@ -4,23 +4,25 @@ import os
 import numpy as np
 import pytest
 
-from nail_jax import demos
-from nail_jax.demos import (
+from nail_jax.absorbing import absorbing_state
+from nail_jax.data import demonstrations as demos
+from nail_jax.data.datasets import (
     REQUIRED_KEYS,
     Dataset,
     DemoError,
-    absorbing_state,
     episode_bounds,
     episode_returns,
+    load_dataset,
+    save_dataset,
+    validate,
+)
+from nail_jax.data.demonstrations import (
     expert_pairs,
     expert_weights,
     list_bundled,
-    load_dataset,
     resolve,
-    save_dataset,
     select_episodes,
     subsample,
-    validate,
 )
 
 # Three episodes: A = steps 0-3 (time limit), B = steps 4-5 (true termination),
@@ -411,7 +413,8 @@ def test_bad_sidecar(tmp_path):
 
 
 # Observation and action sizes of each env with bundled demonstrations.
-ENV_SIZES = {"halfcheetah": (17, 6), "hopper": (11, 3), "point_mass": (4, 2)}
+ENV_SIZES = {"halfcheetah": (17, 6), "hopper": (11, 3), "inverted_pendulum": (4, 1),
+             "point_mass": (4, 2)}
 
 
 @pytest.mark.parametrize("name", list_bundled())

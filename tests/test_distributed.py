@@ -1,4 +1,4 @@
-"""Sharding seeds and envs over devices (``nail_jax.distributed``).
+"""Sharding seeds and envs over devices (``nail_jax.running.parallel``).
 
 The multi-device checks run in a subprocess started with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4``: the flag must be set before JAX
@@ -15,7 +15,7 @@ import jax
 import pytest
 
 from nail_jax import cli
-from nail_jax import distributed as dist
+from nail_jax.running import parallel as dist
 
 TINY_SETS = [
     "num_envs=4", "epoch_steps=40", "warmup_steps=16", "batch_size=16", "replay_capacity=400",
@@ -28,10 +28,12 @@ SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     from jax.sharding import PartitionSpec as P
-    from nail_jax import distributed as dist
-    from nail_jax.config import make_config
-    from nail_jax.runner import make_sharded_functions, read_metrics, run_training, seed_keys
-    from nail_jax.trainer import build
+    from nail_jax.running import parallel as dist
+    from nail_jax.training.config import make_config
+    from nail_jax.running.parallel import make_sharded_functions, seed_keys
+    from nail_jax.running.run_dir import read_metrics
+    from nail_jax.running.runner import run_training
+    from nail_jax.training.trainer import build
 
     out = sys.argv[1]
     sets = json.loads(sys.argv[2])
@@ -55,8 +57,8 @@ SCRIPT = textwrap.dedent("""
     result["one_device"] = run("one", num_seeds=4, devices=1)
     result["four_devices"] = run("four", num_seeds=4, devices=4)
     result["default_devices"] = json.load(open(f"{out}/four/config.json"))["layout"]
-    from nail_jax.envs import make_env
-    from nail_jax.runner import load_policy
+    from nail_jax.envs.registry import make_env
+    from nail_jax.running.run_dir import load_policy
     policy, _ = load_policy(f"{out}/four", seed_index=3)  # saved on 4 devices, loaded on 1
     obs = np.zeros((2, make_env("point_mass", "spring").observation_size), np.float32)
     result["policy_action_shape"] = list(np.asarray(policy(obs)).shape)
@@ -72,19 +74,19 @@ SCRIPT = textwrap.dedent("""
     trainer, expert = build(config(96))
     mesh = dist.make_mesh(4, 4, num_envs=4)
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(0, 4))
-    state = fns.init(fns.keys, fns.expert)
+    state = fns.init(fns.keys, fns.demos)
     leaf = state.sac.policy_params["params"]["MLP_0"]["dense_0"]["kernel"]
     replay = jax.tree.leaves(state.replay)[0]
     result["param_spec"] = list(leaf.sharding.spec)
     result["param_shards"] = sorted((s.device.id, s.data.shape[0]) for s in leaf.addressable_shards)
     result["replay_spec"] = list(replay.sharding.spec)
     result["replay_shard_rows"] = sorted(s.data.shape[0] for s in replay.addressable_shards)
-    state, m = fns.run_epoch(state, fns.expert, fns.evaluates(1))
+    state, m = fns.run_epoch(state, fns.demos, fns.evaluates(1))
     result["after_epoch_spec"] = list(state.replay.size.sharding.spec)
     result["metrics_spec"] = list(m["score"].sharding.spec)
     mesh_e = dist.make_mesh(2, 4, env_shards=2, num_envs=4)
     fns_e = make_sharded_functions(trainer, expert, mesh_e, seed_keys(0, 2))
-    state_e = fns_e.init(fns_e.keys, fns_e.expert)
+    state_e = fns_e.init(fns_e.keys, fns_e.demos)
     result["env_spec"] = list(state_e.env.steps.sharding.spec)
     result["env_shard_shape"] = list(state_e.env.steps.addressable_shards[0].data.shape)
     errors = {}
@@ -197,7 +199,7 @@ def test_mesh_errors_before_any_mesh_is_built():
         dist.make_mesh(num_seeds=3, num_devices=2, devices=fake)
     with pytest.raises(dist.DistributedError, match="num_envs 6 does not divide"):
         dist.make_mesh(num_seeds=2, num_devices=4, env_shards=4, num_envs=6, devices=fake)
-    with pytest.raises(dist.DistributedError, match="does not split into --env-shards 3"):
+    with pytest.raises(dist.DistributedError, match="4 does not split into env_shards 3"):
         dist.make_mesh(num_seeds=2, num_devices=4, env_shards=3, devices=fake)
     mesh = dist.make_mesh(num_seeds=3)
     assert mesh.axis_names == ("seed", "env") and mesh.devices.size == 1
@@ -266,7 +268,7 @@ def test_two_processes_train_one_run_and_only_process_zero_writes(tmp_path):
     config = json.loads((tmp_path / "multi" / "config.json").read_text())
     assert "4 cpu device(s) (mesh: seed 4 x env 1), 2 process(es)" in config["layout"]
 
-    from nail_jax.runner import read_metrics
+    from nail_jax.running.run_dir import read_metrics
 
     # The one-process reference runs on the launch's platform (CPU): on a GPU host an
     # in-process run would compare GPU kernels with CPU ones (1e-3 apart on an H200).

@@ -3,7 +3,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nail_jax.envs import absorbing_obs, make_env, make_env_loop, make_evaluator
+from nail_jax.absorbing import absorbing_state
+from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.loop import make_env_loop
+from nail_jax.envs.registry import make_env
 
 
 def _towards_goal(obs):
@@ -14,7 +17,7 @@ def test_termination_leads_into_absorbing_state_then_reset():
     env = make_env("point_mass_terminating")  # terminates within 0.1 of the origin
     loop = make_env_loop(env, num_envs=1, episode_length=100, absorbing=True)
     state = loop.reset(jax.random.PRNGKey(0))
-    abs_obs = np.asarray(absorbing_obs(4))
+    abs_obs = np.asarray(absorbing_state(4))
     step = jax.jit(loop.step)
     seen = []
     for _ in range(40):

@@ -6,8 +6,9 @@ import pytest
 from test_cli import STEPS_2, _train
 
 from nail_jax import cli
-from nail_jax.envs import make_env, make_evaluator
-from nail_jax.runner import load_policy, read_metrics
+from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.registry import make_env
+from nail_jax.running.run_dir import load_policy, read_metrics
 
 
 def test_eval_matches_each_seeds_policy_and_the_runs_normalisation(tmp_path, capsys):

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from nail_jax.plotting import curves, make_figure, plot_runs
-from nail_jax.runner import RunError
+from nail_jax.running.plotting import curves, make_figure, plot_runs
+from nail_jax.running.run_dir import RunError
 
 
 def _write_run(run_dir, records, algo="nail"):

@@ -1,4 +1,4 @@
-"""The driver's file handling and its refusals (``nail_jax.runner``)."""
+"""The driver's file handling and its refusals (``nail_jax.running.runner``)."""
 
 import io
 import json
@@ -6,9 +6,11 @@ import json
 import pytest
 from test_cli import STEPS_2, STEPS_4, _train
 
-from nail_jax import cli, runner
-from nail_jax.config import make_config
-from nail_jax.runner import Progress, RunError, read_metrics, run_training
+from nail_jax import cli
+from nail_jax.running import runner
+from nail_jax.running.run_dir import RunError, read_metrics
+from nail_jax.running.runner import Progress, run_training
+from nail_jax.training.config import make_config
 
 TINY_CONFIG = {"num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
                "batch_size": 16, "replay_capacity": 400, "num_eval_episodes": 2,
@@ -29,7 +31,7 @@ def test_read_metrics_skips_a_torn_last_line(tmp_path):
 
 def test_zero_seeds_are_refused_before_anything_is_written(tmp_path):
     config = make_config("nail", "point_mass", TINY_CONFIG)
-    with pytest.raises(RunError, match="--seeds must be at least 1, got 0"):
+    with pytest.raises(RunError, match="num_seeds must be at least 1, got 0"):
         run_training(config, tmp_path / "run", num_seeds=0, progress=False, log=lambda _: None)
     assert not (tmp_path / "run").exists()
 

@@ -7,7 +7,7 @@ import warnings
 import mujoco
 import pytest
 
-from nail_jax.envs import make_env
+from nail_jax.envs.registry import make_env
 from nail_jax.third_party import building_brax_env
 
 
@@ -53,7 +53,7 @@ def test_reading_checkpoints_logs_nothing(tmp_path, caplog):
 
     import jax.numpy as jnp
 
-    from nail_jax import checkpoint as ckpt
+    from nail_jax.running import checkpoint as ckpt
 
     manager = ckpt.make_manager(tmp_path, keep=2)
     ckpt.save(manager, 3, {"x": jnp.arange(4.0)}, {"num_seeds": 1})

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from recording import record_learners
 
-from nail_jax import demos as demos_lib
-from nail_jax.collect import collect_dataset
-from nail_jax.config import ConfigError, make_config
-from nail_jax.demos import DemoError, save_dataset
-from nail_jax.envs import PointMass
+from nail_jax.data.collect import collect_dataset
+from nail_jax.data.datasets import DemoError, load_dataset, save_dataset
+from nail_jax.data.demonstrations import subsample
+from nail_jax.envs.toy import PointMass
 from nail_jax.networks import make_policy_network
-from nail_jax.runner import seed_keys
-from nail_jax.trainer import ExpertData, build, prepare_demonstrations, sample_expert
+from nail_jax.running.parallel import seed_keys
+from nail_jax.training.config import ConfigError, make_config
+from nail_jax.training.trainer import DemoPairs, build, prepare_demonstrations, sample_demos
 
 TINY = {
     "num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
@@ -214,7 +214,7 @@ def test_demos_recorded_on_another_backend_warn():
     recorded, nothing is said."""
     import warnings
 
-    from nail_jax.trainer import prepare_demonstrations
+    from nail_jax.training.trainer import prepare_demonstrations
 
     message = (r"recorded in 'hopper' on backend 'generalized'.*"
                r"trains 'hopper' on backend 'spring'.*--backend generalized")
@@ -230,13 +230,13 @@ def test_expert_sampling_follows_the_weights():
     """With ``weighted`` the pairs are drawn by ``prob`` (a bug drawing uniformly would give
     each of the 4 rows ~0.25), without it uniformly whatever ``prob`` says."""
     prob = jnp.array([0.5, 0.3, 0.15, 0.05])
-    expert = ExpertData(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None], prob)
+    expert = DemoPairs(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None], prob)
     n = 40_000
-    obs, action = sample_expert(expert, jax.random.PRNGKey(0), n, weighted=True)
+    obs, action = sample_demos(expert, jax.random.PRNGKey(0), n, weighted=True)
     np.testing.assert_array_equal(action, -obs)  # pairs stay aligned
     freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
     np.testing.assert_allclose(freq, prob, atol=0.01)  # 4 sigma of the binomial is < 0.01
-    obs, _ = sample_expert(expert, jax.random.PRNGKey(1), n, weighted=False)
+    obs, _ = sample_demos(expert, jax.random.PRNGKey(1), n, weighted=False)
     freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
     np.testing.assert_allclose(freq, 0.25, atol=0.01)
 
@@ -253,11 +253,11 @@ def test_subsampled_terminating_demonstrations_get_the_unbiased_weights(tmp_path
     config = make_config("nail", "point_mass", {"env": "point_mass_terminating",
                                                 "demos": str(path), "demo_trajectories": 8,
                                                 "demo_subsample": 3})
-    expert = prepare_demonstrations(config, 4, 2).expert
+    expert = prepare_demonstrations(config, 4, 2).pairs
     obs, prob = np.asarray(expert.obs), np.asarray(expert.prob, np.float64)
     absorbing = obs[:, -1] == 1
     # The kept steps' own flags (subsampling itself is tested in test_demos).
-    kept = demos_lib.subsample(demos_lib.load_dataset(path), 3, rng=0)
+    kept = subsample(load_dataset(path), 3, rng=0)
     terminal = np.concatenate([kept.terminals, np.zeros(absorbing.sum(), bool)])
     np.testing.assert_array_equal(obs[~absorbing, :4], kept.observations)
     t, n = int(absorbing.sum()), int((~absorbing & ~terminal).sum())
@@ -293,7 +293,7 @@ def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
 @pytest.mark.slow
 def test_one_seed_runs_unbatched_with_the_numbers_of_vmap():
     """The runner's one-seed path (no vmap, faster on a CPU) equals vmap over one seed."""
-    from nail_jax.runner import over_seeds
+    from nail_jax.running.parallel import over_seeds
 
     trainer, expert = build(_tiny("nail"))
     keys = seed_keys(0, 1)

@@ -15,8 +15,8 @@ import pathlib
 import jax
 import numpy as np
 
-from nail_jax.envs import make_evaluator
-from nail_jax.runner import RunError, restore_run, spread
+from nail_jax.envs.evaluate import make_evaluator, normalized_score
+from nail_jax.running.run_dir import RunArgumentError, restore_run, spread
 
 
 def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | None = None,
@@ -34,16 +34,18 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
     ``return_mean``, ``return_std``, ``score`` or ``None`` for ``rl``), and ``return`` /
     ``score`` (mean, std, min and max over seeds of the per-seed means).
 
-    Raises RunError for ``num_episodes < 1`` or a directory without a run or checkpoint.
+    Raises RunError (RunArgumentError for ``num_episodes < 1``) for a directory without a
+    run or checkpoint.
     """
     if num_episodes < 1:
-        raise RunError(f"--episodes must be at least 1, got {num_episodes}")
+        raise RunArgumentError(f"{{num_episodes}} must be at least 1, got {num_episodes}",
+                               "num_episodes")
     run = restore_run(run_dir, 0, epoch)
     config, trainer, state = run.config, run.trainer, run.state
     evaluator = make_evaluator(trainer.env, num_episodes, config.episode_length, config.absorbing)
 
-    def per_seed(snapshot, key):
-        return evaluator(lambda obs, k: trainer.act(snapshot, obs, k if stochastic else None),
+    def per_seed(reference, key):
+        return evaluator(lambda obs, k: trainer.act(reference, obs, k if stochastic else None),
                          key)
 
     num_seeds = state.env_steps.shape[0]
@@ -55,8 +57,7 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
     rows = []
     for i in range(num_seeds):
         mean = float(returns[i].mean())
-        score = ((mean - random_return[i]) / (expert_return - random_return[i])
-                 if imitation else None)
+        score = normalized_score(mean, random_return[i], expert_return) if imitation else None
         rows.append({"seed": i, "return_mean": mean, "return_std": float(returns[i].std()),
                      "score": None if score is None else float(score)})
 

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from nail_jax.absorbing import live_weight
 from nail_jax.checks import check_shape
 from nail_jax.distributions import (
     tanh_gaussian_log_prob,
@@ -49,7 +50,7 @@ from nail_jax.distributions import (
 from nail_jax.gradients import make_gradient_step
 from nail_jax.networks import Network, make_policy_network, make_q_network
 from nail_jax.normalization import RunningStatistics
-from nail_jax.types import Transition, live_weight
+from nail_jax.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +88,10 @@ class SACConfig:
 
 @flax.struct.dataclass
 class PolicySnapshot:
-    """An immutable policy: observation statistics and policy params at snapshot time."""
+    """An immutable policy: observation statistics and policy params at snapshot time.
+
+    The reference policy ``pi_ref`` (``SACState.reference``) is one, made by
+    :func:`take_snapshot`; so is any policy handed to ``Trainer.act``."""
 
     normalizer: RunningStatistics | None
     params: Any
@@ -225,7 +229,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         mean, log_std = policy_net.apply(normalizer, policy_params, obs)
         return tanh_gaussian_sample_pre_tanh(key, mean, log_std)
 
-    def ref_bonus(state: SACState, alpha, obs, u):
+    def reference_bonus(state: SACState, alpha, obs, u):
         """``w * log pi_ref(a|s)`` of ``a = tanh(u)`` when ``reference_kl``, else 0 (``[B]``).
 
         Evaluated at the pre-tanh sample ``u``, not at ``atanh(a)``: exact, with gradients,
@@ -233,8 +237,8 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         """
         if not config.reference_kl:
             return jnp.zeros(obs.shape[:-1])
-        ref = state.reference
-        mean, log_std = policy_net.apply(ref.normalizer, ref.params, obs)
+        reference = state.reference
+        mean, log_std = policy_net.apply(reference.normalizer, reference.params, obs)
         weight = alpha if config.kl_weight is None else config.kl_weight
         return weight * tanh_gaussian_log_prob_pre_tanh(mean, log_std, u)
 
@@ -253,7 +257,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         )
         next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
         # With reference_kl the soft value gains + w log pi_ref(a'|s') (for a' ~ pi).
-        bonus = ref_bonus(state, alpha, batch.next_obs, next_u)
+        bonus = reference_bonus(state, alpha, batch.next_obs, next_u)
         live = live_mask(batch.next_obs)  # no soft terms in the absorbing state
         target = td_target(
             batch.reward, batch.discount, next_q + (live * bonus)[:, None],
@@ -266,7 +270,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
     def actor_loss(policy_params, state: SACState, alpha, obs, live, key):
         action, log_pi, u = sample_pre_tanh(state.normalizer, policy_params, obs, key)
         q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
-        q = q + ref_bonus(state, alpha, obs, u)
+        q = q + reference_bonus(state, alpha, obs, u)
         return live_mean(alpha * log_pi - q, live), jax.lax.stop_gradient(log_pi)
 
     def alpha_loss(log_alpha, log_pi, live):

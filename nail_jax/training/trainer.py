@@ -25,15 +25,19 @@ import jax.numpy as jnp
 import numpy as np
 from brax.envs.base import Env
 
-from nail_jax import demos as demos_lib
-from nail_jax.config import TrainConfig, validate_config
-from nail_jax.discriminator import DiscriminatorState, make_discriminator
-from nail_jax.envs import TOY_ENVS, EnvLoopState, make_env, make_env_loop, make_evaluator
+from nail_jax.absorbing import live_weight, zero_absorbing_action
+from nail_jax.data import demonstrations as demos_lib
+from nail_jax.data.datasets import DemoError, episode_returns, load_dataset
+from nail_jax.envs.evaluate import make_evaluator, normalized_score, random_policy_returns
+from nail_jax.envs.loop import EnvLoopState, make_env_loop
+from nail_jax.envs.registry import TOY_ENVS, make_env
+from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
+from nail_jax.learners.rewards import ail_reward, nail_reward
+from nail_jax.learners.sac import PolicySnapshot, SACState, make_sac, take_snapshot
 from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.replay import ReplayState, make_replay_buffer
-from nail_jax.rewards import ail_reward, nail_reward
-from nail_jax.sac import PolicySnapshot, SACState, make_sac, take_snapshot
-from nail_jax.types import DiscriminatorBatch, Transition, live_weight
+from nail_jax.training.config import TrainConfig, validate_config
+from nail_jax.types import DiscriminatorBatch, Transition
 
 
 @flax.struct.dataclass
@@ -62,9 +66,10 @@ class TrainState:
 
 
 @flax.struct.dataclass
-class ExpertData:
-    """Demonstration ``(s, a)`` pairs on device: ``obs [M, O']``, ``action [M, A]``, and
-    their sampling probabilities ``prob [M]`` (see :func:`nail_jax.demos.expert_weights`)."""
+class DemoPairs:
+    """Demonstration ``(s, a)`` pairs on device, the discriminator's expert class:
+    ``obs [M, O']``, ``action [M, A]``, and their sampling probabilities ``prob [M]`` (see
+    :func:`nail_jax.data.demonstrations.expert_weights`)."""
 
     obs: jax.Array
     action: jax.Array
@@ -75,7 +80,7 @@ class ExpertData:
 class Demonstrations:
     """Demonstrations prepared for a run: the pairs and the expert's mean episode return."""
 
-    expert: ExpertData
+    pairs: DemoPairs
     expert_return: float
     num_episodes: int
 
@@ -88,9 +93,9 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
     the dynamics differ.
     """
     path = demos_lib.resolve(config.demos)
-    data = demos_lib.load_dataset(path)
+    data = load_dataset(path)
     if data.obs_size != obs_size or data.action_size != action_size:
-        raise demos_lib.DemoError(
+        raise DemoError(
             f"{path}: demonstrations have observation size {data.obs_size} and action size "
             f"{data.action_size}, but env {config.env!r} has {obs_size} and {action_size}; "
             "use demonstrations recorded in this env (`nail-jax demos list`)")
@@ -102,7 +107,7 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
             f"dynamics differ. Pass --env {made_in[0]} --backend {made_in[1]} to train where "
             "they were recorded, or demonstrations recorded in this env and backend.",
             UserWarning, stacklevel=2)
-    returns = demos_lib.episode_returns(data)
+    returns = episode_returns(data)
     meta_returns = data.metadata.get("episode_returns")
     if meta_returns is not None and len(meta_returns) == len(returns):
         returns = np.asarray(meta_returns, np.float64)
@@ -111,30 +116,21 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
     data = demos_lib.subsample(data, config.demo_subsample, rng=0)
     obs, action = demos_lib.expert_pairs(data, config.absorbing)
     weights = demos_lib.expert_weights(data, config.absorbing)
-    expert = ExpertData(jnp.asarray(obs), jnp.asarray(action),
-                        jnp.asarray(weights / weights.sum()))
-    return Demonstrations(expert, expert_return, config.demo_trajectories)
+    pairs = DemoPairs(jnp.asarray(obs), jnp.asarray(action),
+                      jnp.asarray(weights / weights.sum()))
+    return Demonstrations(pairs, expert_return, config.demo_trajectories)
 
 
-def sample_expert(expert: ExpertData, key: jax.Array, batch_size: int,
-                  weighted: bool) -> tuple[jax.Array, jax.Array]:
+def sample_demos(demos: DemoPairs, key: jax.Array, batch_size: int,
+                 weighted: bool) -> tuple[jax.Array, jax.Array]:
     """``batch_size`` demonstration pairs ``(obs [B, O'], action [B, A])``, drawn with
-    replacement: by ``expert.prob`` when ``weighted`` (inverse-CDF sampling), else uniformly
+    replacement: by ``demos.prob`` when ``weighted`` (inverse-CDF sampling), else uniformly
     (cheaper; right when all weights are equal)."""
     if weighted:
-        idx = jax.random.choice(key, expert.obs.shape[0], (batch_size,), p=expert.prob)
+        idx = jax.random.choice(key, demos.obs.shape[0], (batch_size,), p=demos.prob)
     else:
-        idx = jax.random.randint(key, (batch_size,), 0, expert.obs.shape[0])
-    return expert.obs[idx], expert.action[idx]
-
-
-def zero_absorbing_action(obs: jax.Array, action: jax.Array) -> jax.Array:
-    """``action [..., A]`` with the rows whose ``obs [..., O']`` is absorbing set to 0.
-
-    What the discriminator sees, on both sides: it must not tell policy from expert by the
-    (meaningless) action taken in the absorbing state.
-    """
-    return action * live_weight(obs)[..., None]
+        idx = jax.random.randint(key, (batch_size,), 0, demos.obs.shape[0])
+    return demos.obs[idx], demos.action[idx]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,17 +139,18 @@ class Trainer:
 
     Attributes:
       config: the validated config.
-      init: ``init(key, expert) -> TrainState``: builds learners, measures the random
+      init: ``init(key, demos) -> TrainState``: builds learners, measures the random
         policy's return, and collects ``warmup_steps`` with the initial policy.
-      run_epoch: ``run_epoch(state, expert, evaluate=True) -> (state, metrics)``, one
+      run_epoch: ``run_epoch(state, demos, evaluate=True) -> (state, metrics)``, one
         epoch: its iterations, the ``pi_ref`` swap, and, if the scalar bool ``evaluate``
         (it may be traced, but must not be batched over seeds), an evaluation; without it
         ``eval_return``, ``eval_return_std`` and ``score`` are ``nan`` and the rest is the
         same. Metrics are scalars.
-      train: ``train(key, expert) -> (state, metrics [num_epochs])``: ``init`` then all
+      train: ``train(key, demos) -> (state, metrics [num_epochs])``: ``init`` then all
         epochs in one ``lax.scan``, evaluating where ``config.evaluates(epoch)``; the same
         numbers as calling ``run_epoch`` in a loop.
-      act: ``act(snapshot, obs [E, O'], key) -> action`` stochastic; ``None`` key: deterministic.
+      act: ``act(policy, obs [E, O'], key) -> action`` of a :class:`PolicySnapshot` (e.g.
+        ``pi_ref``), stochastic; with a ``None`` key deterministic, ``tanh(mean)``.
       expert_return: mean demonstration return (``nan`` for ``rl``).
       env: the Brax (or point-mass) env the run acts and is evaluated in.
     """
@@ -190,16 +187,16 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     n_sac = config.sac_updates_per_iteration
     batch = config.batch_size
 
-    def act(snapshot: PolicySnapshot, obs: jax.Array, key: jax.Array | None) -> jax.Array:
+    def act(policy: PolicySnapshot, obs: jax.Array, key: jax.Array | None) -> jax.Array:
         if key is None:
-            return sac.deterministic_action(snapshot.normalizer, snapshot.params, obs)
-        return sac.sample_action(snapshot.normalizer, snapshot.params, obs, key)[0]
+            return sac.deterministic_action(policy.normalizer, policy.params, obs)
+        return sac.sample_action(policy.normalizer, policy.params, obs, key)[0]
 
     def mask_absorbing_action(obs, action):
         return zero_absorbing_action(obs, action) if config.absorbing else action
 
-    def collect(state: TrainState, policy: PolicySnapshot, key: jax.Array):
-        """One vectorised env step with ``policy``; updates normaliser and replay."""
+    def step_envs(state: TrainState, policy: PolicySnapshot, key: jax.Array):
+        """One vectorised env step acting with ``policy``; updates normaliser and replay."""
         action = act(policy, loop.observe(state.env), key)
         env_state, transition = loop.step(state.env, action)
         sac_state, disc_state = state.sac, state.disc
@@ -214,14 +211,8 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             env_steps=state.env_steps + config.num_envs,
         )
 
-    def random_policy_return(key):
-        def random_action(obs, k):
-            return jax.random.uniform(k, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
-
-        return jnp.mean(evaluator(random_action, key))
-
-    def init(key: jax.Array, expert: ExpertData | None = None) -> TrainState:
-        del expert  # same signature as run_epoch
+    def init(key: jax.Array, demos: DemoPairs | None = None) -> TrainState:
+        del demos  # same signature as run_epoch
         k_sac, k_disc, k_env, k_rand, k_warm, k_next = jax.random.split(key, 6)
         stats = init_statistics(obs_size) if config.normalize_observations else None
         sac_state = sac.init(k_sac, stats)
@@ -235,30 +226,30 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             key=k_next,
             env_steps=jnp.zeros((), jnp.int32),
             epoch=jnp.zeros((), jnp.int32),
-            random_return=random_policy_return(k_rand),
+            random_return=jnp.mean(random_policy_returns(evaluator, action_size, k_rand)),
         )
         warm_iters = config.warmup_steps // config.num_envs
         initial = state.sac.reference
 
         def warm(s, k):
-            return collect(s, initial, k), None
+            return step_envs(s, initial, k), None
 
         state, _ = jax.lax.scan(warm, state, jax.random.split(k_warm, warm_iters))
-        # The snapshot acting in epoch 1 sees the statistics gathered during warm-up.
+        # The pi_ref acting in epoch 1 sees the statistics gathered during warm-up.
         return state.replace(sac=take_snapshot(state.sac))
 
-    def disc_step(disc_state, replay, expert, key):
+    def disc_step(disc_state, replay, demos, key):
         k_pol, k_exp, k_upd = jax.random.split(key, 3)
         window = config.disc_window if config.disc_window > 0 else None
         policy = buffer.sample(replay, k_pol, window=window)
         # Subsampled steps and absorbing pairs are weighted; otherwise all weights are 1.
-        e_obs, e_act = sample_expert(expert, k_exp, batch, weighted=config.demo_subsample > 1)
+        e_obs, e_act = sample_demos(demos, k_exp, batch, weighted=config.demo_subsample > 1)
         d_batch = DiscriminatorBatch(
             policy.obs, mask_absorbing_action(policy.obs, policy.action),
             e_obs, mask_absorbing_action(e_obs, e_act))
         return disc.update(disc_state, d_batch, k_upd)
 
-    def relabel(transitions: Transition, disc_state, ref: PolicySnapshot):
+    def relabel(transitions: Transition, disc_state, reference: PolicySnapshot):
         """Rewards from the current discriminator and ``pi_ref`` (note eq. 3 and 8).
 
         NAIL with ``sac.reference_kl`` (the default) trains on ``-log r`` here and SAC adds
@@ -273,33 +264,33 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
                                mask_absorbing_action(transitions.obs, transitions.action))
         r_ail = ail_reward(log_r)
         if config.algo == "nail" and not config.sac.reference_kl:  # eq. 8 in the replay reward
-            log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs,
-                                   transitions.action)
-            reward = r_nail = nail_reward(log_r, log_ref)
+            log_pi_ref = sac.log_prob(reference.normalizer, reference.params, transitions.obs,
+                                      transitions.action)
+            reward = r_nail = nail_reward(log_r, log_pi_ref)
         else:  # log pi_ref is only logged: one SAC batch's worth of it is enough
-            log_ref = sac.log_prob(ref.normalizer, ref.params, transitions.obs[:batch],
-                                   transitions.action[:batch])
-            reward, r_nail = r_ail, nail_reward(log_r[:batch], log_ref)
+            log_pi_ref = sac.log_prob(reference.normalizer, reference.params,
+                                      transitions.obs[:batch], transitions.action[:batch])
+            reward, r_nail = r_ail, nail_reward(log_r[:batch], log_pi_ref)
         metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
-                   "log_pi_ref": jnp.mean(log_ref), "reward_used": jnp.mean(reward)}
+                   "log_pi_ref": jnp.mean(log_pi_ref), "reward_used": jnp.mean(reward)}
         return transitions.replace(reward=reward), metrics
 
-    def iteration(state: TrainState, expert: ExpertData, key: jax.Array):
+    def iteration(state: TrainState, demos: DemoPairs, key: jax.Array):
         k_act, k_disc, k_sample, k_sac = jax.random.split(key, 4)
-        ref = state.sac.reference
-        state = collect(state, ref, k_act)
+        reference = state.sac.reference
+        state = step_envs(state, reference, k_act)
         metrics = {}
         disc_state = state.disc
         if imitation:
             def d_body(d, k):
-                return disc_step(d, state.replay, expert, k)
+                return disc_step(d, state.replay, demos, k)
             disc_state, d_metrics = jax.lax.scan(
                 d_body, disc_state, jax.random.split(k_disc, config.disc_updates_per_iteration))
             metrics.update({f"disc_{k}": jnp.mean(v) for k, v in d_metrics.items()})
         # Sample and relabel all SAC batches at once (the discriminator and pi_ref are fixed
         # during the SAC steps), then scan the gradient steps (STYLE practice 5).
         flat = buffer.sample(state.replay, k_sample, batch_size=n_sac * batch)
-        flat, r_metrics = relabel(flat, disc_state, ref)
+        flat, r_metrics = relabel(flat, disc_state, reference)
         batches = jax.tree.map(lambda x: x.reshape(n_sac, batch, *x.shape[1:]), flat)
 
         def s_body(s, inputs):
@@ -311,25 +302,25 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         metrics.update({k: jnp.mean(v) for k, v in s_metrics.items()})
         return state.replace(sac=sac_state, disc=disc_state), metrics
 
-    def evaluate_snapshot(snapshot, key):
-        return evaluator(lambda obs, _: act(snapshot, obs, None), key)
+    def evaluate_policy(policy, key):
+        return evaluator(lambda obs, _: act(policy, obs, None), key)
 
-    def skip_evaluation(snapshot, key):
+    def skip_evaluation(policy, key):
         return jnp.full((config.num_eval_episodes,), jnp.nan)
 
-    def run_epoch(state: TrainState, expert: ExpertData | None = None, evaluate=True):
+    def run_epoch(state: TrainState, demos: DemoPairs | None = None, evaluate=True):
         key, k_refresh, k_iter, k_eval = jax.random.split(state.key, 4)
         state = state.replace(key=key, env=loop.refresh(state.env, k_refresh))
 
         def body(s, k):
-            return iteration(s, expert, k)
+            return iteration(s, demos, k)
 
         state, it_metrics = jax.lax.scan(
             body, state, jax.random.split(k_iter, config.iterations_per_epoch))
         # End of epoch: pi_ref <- pi (note section 4).
         state = state.replace(sac=take_snapshot(state.sac), epoch=state.epoch + 1)
         # A real branch (not a select) while ``evaluate`` is not batched: skipping saves time.
-        returns = jax.lax.cond(evaluate, evaluate_snapshot, skip_evaluation,
+        returns = jax.lax.cond(evaluate, evaluate_policy, skip_evaluation,
                                state.sac.reference, k_eval)
         eval_return = jnp.mean(returns)
         metrics = {k: jnp.mean(v) for k, v in it_metrics.items()}
@@ -342,14 +333,13 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             "alpha_end": jnp.exp(state.sac.log_alpha),
         })
         if imitation:
-            metrics["score"] = (eval_return - state.random_return) / (
-                expert_return - state.random_return)
+            metrics["score"] = normalized_score(eval_return, state.random_return, expert_return)
         return state, metrics
 
-    def train(key: jax.Array, expert: ExpertData | None = None):
-        state = init(key, expert)
+    def train(key: jax.Array, demos: DemoPairs | None = None):
+        state = init(key, demos)
         epochs = jnp.arange(1, config.num_epochs + 1)  # not batched under vmap(train)
-        return jax.lax.scan(lambda s, e: run_epoch(s, expert, config.evaluates(e)), state,
+        return jax.lax.scan(lambda s, e: run_epoch(s, demos, config.evaluates(e)), state,
                             epochs)
 
     return Trainer(config, init, run_epoch, train, act, expert_return, env)
@@ -361,15 +351,15 @@ def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, d
     A pure, jittable function of the key; ``jax.jit(jax.vmap(train))(keys)`` runs several
     seeds in one program. Demonstrations named by ``config.demos`` are loaded here, once.
     """
-    trainer, expert = build(config)
-    return lambda key: trainer.train(key, expert)
+    trainer, demos = build(config)
+    return lambda key: trainer.train(key, demos)
 
 
-def build(config: TrainConfig) -> tuple[Trainer, ExpertData | None]:
-    """The trainer and its device-side expert data (``None`` for ``rl``)."""
+def build(config: TrainConfig) -> tuple[Trainer, DemoPairs | None]:
+    """The trainer and its device-side demonstration pairs (``None`` for ``rl``)."""
     config = validate_config(config)
     env = make_env(config.env, config.backend)
     if config.algo == "rl":
         return make_trainer(config, env=env), None
     demonstrations = prepare_demonstrations(config, env.observation_size, env.action_size)
-    return make_trainer(config, demonstrations, env), demonstrations.expert
+    return make_trainer(config, demonstrations, env), demonstrations.pairs

@@ -1,4 +1,5 @@
-"""Spreading seeds (and envs) over devices and hosts with ``jax.sharding``.
+"""Spreading seeds (and envs) over devices and hosts with ``jax.sharding``; the run's jitted,
+sharded functions (:func:`make_sharded_functions`).
 
 A run's stacked train state has a leading seed axis ``[S, ...]``. :func:`make_mesh` lays
 the devices out as a 2-D mesh ``('seed', 'env')``; :func:`state_shardings` shards every
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -25,11 +27,15 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from nail_jax.checks import ArgumentError
+from nail_jax.training.config import TrainConfig
+
 SEED_AXIS, ENV_AXIS = "seed", "env"
 
 
-class DistributedError(ValueError):
-    """A device or host layout that cannot work (shown as a one-line error)."""
+class DistributedError(ArgumentError):
+    """A device or host layout that cannot work (shown as a one-line error); it names the
+    arguments of :func:`make_mesh` or :func:`host_config_from_env` that ask for it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,22 +76,23 @@ def host_config_from_env(coordinator: str | None = None, num_processes: int | No
         if coordinator is not None and num_processes is None:
             raise DistributedError(
                 f"a coordinator ({coordinator}) was given without the number of processes; "
-                "pass --num-processes N (or set JAX_NUM_PROCESSES)")
+                "pass {num_processes} N (or set JAX_NUM_PROCESSES)", "num_processes")
         return HostConfig()
     if num_processes < 1:
-        raise DistributedError(f"--num-processes must be at least 1, got {num_processes}")
+        raise DistributedError(f"{{num_processes}} must be at least 1, got {num_processes}",
+                               "num_processes")
     if coordinator is None:
         raise DistributedError(
             f"a launch with {num_processes} processes needs the coordinator's address: pass "
-            "--coordinator HOST:PORT (process 0's host and a free port), or set "
-            "JAX_COORDINATOR_ADDRESS")
+            "{coordinator} HOST:PORT (process 0's host and a free port), or set "
+            "JAX_COORDINATOR_ADDRESS", "coordinator")
     if process_id is None:
         raise DistributedError(
             f"a launch with {num_processes} processes needs each process's id: pass "
-            "--process-id I (0 on the coordinator's host), or set JAX_PROCESS_ID")
+            "{process_id} I (0 on the coordinator's host), or set JAX_PROCESS_ID", "process_id")
     if not 0 <= process_id < num_processes:
-        raise DistributedError(f"--process-id {process_id} is out of range for "
-                               f"{num_processes} processes (0..{num_processes - 1})")
+        raise DistributedError(f"{{process_id}} {process_id} is out of range for "
+                               f"{num_processes} processes (0..{num_processes - 1})", "process_id")
     return HostConfig(coordinator, num_processes, process_id)
 
 
@@ -130,28 +137,31 @@ def make_mesh(num_seeds: int, num_devices: int | None = None, env_shards: int = 
     devices = jax.devices() if devices is None else devices
     available = len(devices)
     if env_shards < 1:
-        raise DistributedError(f"--env-shards must be at least 1, got {env_shards}")
+        raise DistributedError(f"{{env_shards}} must be at least 1, got {env_shards}", "env_shards")
     if num_devices is None:
         num_devices = choose_devices(num_seeds, available, env_shards)
     if num_devices < 1:
-        raise DistributedError(f"--devices must be at least 1, got {num_devices}")
+        raise DistributedError(f"{{num_devices}} must be at least 1, got {num_devices}",
+                               "num_devices")
     if num_devices > available:
         kinds = sorted({d.platform for d in devices})
         raise DistributedError(
-            f"--devices {num_devices} asks for more devices than exist: {available} "
-            f"{'/'.join(kinds)} device(s) in all; pass --devices {available} or fewer")
+            f"{{num_devices}} {num_devices} asks for more devices than exist: {available} "
+            f"{'/'.join(kinds)} device(s) in all; pass {{num_devices}} {available} or fewer",
+            "num_devices")
     if num_devices % env_shards:
-        raise DistributedError(f"--devices {num_devices} does not split into --env-shards "
-                               f"{env_shards}; use a multiple of {env_shards}")
+        raise DistributedError(f"{{num_devices}} {num_devices} does not split into "
+                               f"{{env_shards}} {env_shards}; use a multiple of {env_shards}",
+                               "num_devices", "env_shards")
     seed_devices = num_devices // env_shards
     if num_seeds % seed_devices:
         raise DistributedError(
             f"{num_seeds} seed(s) do not divide over {seed_devices} device(s); use a seed count "
-            f"that is a multiple of {seed_devices}, or --devices "
-            f"{choose_devices(num_seeds, num_devices, env_shards)}")
+            f"that is a multiple of {seed_devices}, or {{num_devices}} "
+            f"{choose_devices(num_seeds, num_devices, env_shards)}", "num_devices")
     if num_envs is not None and num_envs % env_shards:
-        raise DistributedError(f"num_envs {num_envs} does not divide over --env-shards "
-                               f"{env_shards}")
+        raise DistributedError(f"num_envs {num_envs} does not divide over {{env_shards}} "
+                               f"{env_shards}", "env_shards")
     grid = np.asarray(devices[:num_devices], dtype=object).reshape(seed_devices, env_shards)
     return Mesh(grid, (SEED_AXIS, ENV_AXIS))
 
@@ -212,3 +222,80 @@ def describe(mesh: Mesh) -> str:
     kinds = "/".join(sorted({d.platform for d in mesh.devices.flat}))
     return (f"{mesh.devices.size} {kinds} device(s) (mesh: seed {mesh.shape[SEED_AXIS]} x env "
             f"{mesh.shape[ENV_AXIS]}), {jax.process_count()} process(es)")
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """``[num_seeds]`` keys; seed ``i`` gets ``PRNGKey(seed + i)``."""
+    return jax.vmap(jax.random.PRNGKey)(seed + np.arange(num_seeds))
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedFunctions:
+    """A run's jitted functions and inputs laid out on a device mesh.
+
+    Attributes:
+      init: ``init(keys [S], demos) -> TrainState [S, ...]`` sharded by ``shardings``.
+      run_epoch: ``run_epoch(state, demos, evaluate) -> (state, metrics [S])``; donates
+        ``state``. ``evaluate``: a scalar bool (:meth:`ShardedFunctions.evaluates`,
+        :meth:`ShardedFunctions.flag`).
+      keys: ``[S]`` seed keys, sharded over ``'seed'``.
+      demos: the demonstration pairs, replicated on every device (``None`` for ``rl``).
+      shardings: the train state's shardings (:func:`state_shardings`).
+      abstract_state: shapes and dtypes of the stacked train state.
+      config: the trainer's config.
+      mesh: the device mesh.
+    """
+
+    init: Callable
+    run_epoch: Callable
+    keys: jax.Array
+    demos: Any
+    shardings: Any
+    abstract_state: Any
+    config: TrainConfig
+    mesh: Any
+
+    def evaluates(self, epoch: int) -> jax.Array:
+        """``run_epoch``'s ``evaluate`` for epoch ``epoch`` (1-based), on every device."""
+        return self.flag(self.config.evaluates(epoch))
+
+    def flag(self, evaluate: bool) -> jax.Array:
+        """``run_epoch``'s ``evaluate`` argument: ``evaluate`` on every device."""
+        return put(np.asarray(evaluate), replicated(self.mesh))
+
+
+def over_seeds(fn: Callable, num_seeds: int) -> Callable:
+    """``fn(per_seed, shared)`` mapped over the leading seed axis of ``per_seed``.
+
+    ``jax.vmap`` for several seeds. For one seed, ``fn`` itself with the axis taken off and
+    put back: the same numbers, but XLA on a CPU runs the batch-of-1 matmuls that ``vmap``
+    makes about 1.5x slower than plain ones (``experiments/profile.py``).
+    """
+    if num_seeds > 1:
+        return jax.vmap(fn, in_axes=(0, None))
+
+    def single(per_seed, shared):
+        out = fn(jax.tree.map(lambda x: x[0], per_seed), shared)
+        return jax.tree.map(lambda x: x[None], out)
+
+    return single
+
+
+def make_sharded_functions(trainer, demos, mesh, keys) -> ShardedFunctions:
+    """Map ``trainer`` 's ``init`` and ``run_epoch`` over seeds (:func:`over_seeds`), ``jit``
+    them with the seed axis (and optionally envs) sharded over ``mesh``."""
+    keys = put(np.asarray(keys), seed_sharding(mesh))
+    demos = None if demos is None else put(jax.device_get(demos), replicated(mesh))
+    num_seeds = keys.shape[0]
+    batched_init = over_seeds(trainer.init, num_seeds)
+    abstract = jax.eval_shape(batched_init, keys, demos)
+    shardings = state_shardings(abstract, mesh, trainer.config.num_envs)
+    by_seed = seed_sharding(mesh)
+    init = jax.jit(batched_init, out_shardings=shardings)
+    # The evaluate flag rides with the shared (unbatched) inputs, so it stays unbatched.
+    batched_epoch = over_seeds(lambda state, shared: trainer.run_epoch(state, *shared),
+                               num_seeds)
+    run_epoch = jax.jit(lambda state, demos, evaluate: batched_epoch(state, (demos, evaluate)),
+                        out_shardings=(shardings, by_seed), donate_argnums=0)
+    return ShardedFunctions(init, run_epoch, keys, demos, shardings, abstract,
+                            trainer.config, mesh)

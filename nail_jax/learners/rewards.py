@@ -18,15 +18,15 @@ def ail_reward(log_ratio: jax.Array) -> jax.Array:
     return -log_ratio
 
 
-def nail_reward(log_ratio: jax.Array, ref_log_prob: jax.Array) -> jax.Array:
+def nail_reward(log_ratio: jax.Array, log_pi_ref: jax.Array) -> jax.Array:
     """NAIL reward ``-(log r(s, a) - log pi_ref(a|s))`` (note eq. 8, negated).
 
     Args:
       log_ratio: ``[...]`` discriminator logits ``log r``.
-      ref_log_prob: ``[...]`` ``log pi_ref(a|s)`` under the reference policy, the
-        snapshot taken at the start of the epoch.
+      log_pi_ref: ``[...]`` ``log pi_ref(a|s)`` under the reference policy ``pi_ref``,
+        the snapshot taken at the start of the epoch.
     """
-    return ref_log_prob - log_ratio
+    return log_pi_ref - log_ratio
 
 
 def gail_reward(log_ratio: jax.Array) -> jax.Array:

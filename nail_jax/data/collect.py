@@ -1,4 +1,4 @@
-"""Rolling out a policy into a demonstration :class:`nail_jax.demos.Dataset`."""
+"""Rolling out a policy into a demonstration :class:`nail_jax.data.datasets.Dataset`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from brax.envs.base import Env
 
-from nail_jax.demos import Dataset
+from nail_jax.data.datasets import Dataset
 
 
 def collect_dataset(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nail_jax.runner import RunError, read_metrics
+from nail_jax.running.run_dir import RunError, read_metrics
 
 
 def curves(run_dir: str | pathlib.Path, key: str,

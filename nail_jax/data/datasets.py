@@ -1,4 +1,4 @@
-"""Demonstration datasets: load, validate, save, select, subsample, expert pairs.
+"""Demonstration datasets: the file format, load, validate, save, episodes.
 
 A dataset is one ``.npz`` file with D4RL/Minari-style per-step keys (``N`` steps,
 ``O`` observation features, ``A`` action dimensions):
@@ -21,22 +21,23 @@ when that key is absent, in a sidecar file ``<name>.json`` next to ``<name>.npz`
 
 Files are always read with ``allow_pickle=False``: loading never executes code from
 the file. Every problem is reported as a :class:`DemoError` naming the file, the key
-and the problem. Numpy only; no JAX.
+and the problem. Numpy only; no JAX. What is done with the episodes (select, subsample,
+the discriminator's expert pairs) is :mod:`nail_jax.data.demonstrations`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from nail_jax.files import write_atomic
 
 REQUIRED_KEYS = (
     "observations", "actions", "next_observations", "rewards", "terminals", "timeouts",
@@ -229,7 +230,7 @@ def _check_file(path: pathlib.Path) -> None:
     if head.startswith(_NPY_MAGIC):
         raise DemoError(
             f"{path}: is a single .npy array, not a .npz archive; save the dataset keys with "
-            f"numpy.savez (or nail_jax.demos.save_dataset)."
+            f"numpy.savez (or nail_jax.data.datasets.save_dataset)."
         )
     if not head.startswith(_ZIP_MAGIC):
         raise DemoError(
@@ -321,7 +322,7 @@ def _json_default(x: Any) -> Any:
 
 
 def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
-    """Validates ``dataset`` and writes it to ``path`` atomically (temp file + ``os.replace``).
+    """Validates ``dataset`` and writes it to ``path`` atomically (:mod:`nail_jax.files`).
 
     Features are written as float32, flags as bool, metadata as the ``metadata_json`` key
     (numpy scalars and arrays inside it become plain JSON numbers and lists). The file is
@@ -337,18 +338,7 @@ def save_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     payload = {k: getattr(canon, k) for k in REQUIRED_KEYS}
     payload[METADATA_KEY] = np.array(meta_text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **payload)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda f: np.savez_compressed(f, **payload))
 
 
 # --------------------------------------------------------------------------- episodes
@@ -371,172 +361,3 @@ def episode_returns(dataset: Dataset) -> np.ndarray:
     """Returns ``[E]`` float64 sums of ``rewards`` per episode."""
     bounds = episode_bounds(dataset)
     return np.add.reduceat(np.asarray(dataset.rewards, np.float64), bounds[:, 0])
-
-
-def _take(dataset: Dataset, idx: np.ndarray, terminals: np.ndarray, timeouts: np.ndarray,
-          metadata: dict) -> Dataset:
-    return Dataset(
-        observations=dataset.observations[idx],
-        actions=dataset.actions[idx],
-        next_observations=dataset.next_observations[idx],
-        rewards=dataset.rewards[idx],
-        terminals=terminals,
-        timeouts=timeouts,
-        metadata=metadata,
-    )
-
-
-def select_episodes(dataset: Dataset, k: int) -> Dataset:
-    """Returns the first ``k`` episodes.
-
-    Metadata is kept (copied); its ``episode_returns`` becomes the selected episodes'
-    returns: the first ``k`` stored values when the metadata holds one per episode (so
-    returns survive :func:`subsample`), else the sums of ``rewards``.
-
-    Raises:
-      DemoError: ``k < 1`` or fewer than ``k`` episodes exist.
-    """
-    bounds = episode_bounds(dataset)
-    if not isinstance(k, (int, np.integer)) or k < 1 or k > len(bounds):
-        raise DemoError(
-            f"dataset: cannot select {k!r} episodes: it has {len(bounds)}; k must be an "
-            f"integer in [1, {len(bounds)}]."
-        )
-    k = int(k)
-    end = int(bounds[k - 1, 1])
-    metadata = dict(dataset.metadata)
-    stored = metadata.get("episode_returns")
-    if isinstance(stored, (list, tuple)) and len(stored) == len(bounds):
-        metadata["episode_returns"] = list(stored[:k])
-    else:
-        metadata["episode_returns"] = [float(r) for r in episode_returns(dataset)[:k]]
-    idx = np.arange(end)
-    return _take(dataset, idx, dataset.terminals[:end].copy(), dataset.timeouts[:end].copy(),
-                 metadata)
-
-
-def subsample(dataset: Dataset, every: int, rng: np.random.Generator | int = 0) -> Dataset:
-    """Keeps every ``every``-th step of each episode from a random offset (DAC, Kostrikov et al.).
-
-    For each episode in order (length ``L``), one offset ``rng.integers(min(every, L))``
-    is drawn and steps ``start + offset, start + offset + every, ...`` are kept (the cap
-    ``min(every, L)`` keeps at least one step of a short episode). The final step of an
-    episode ending in a true termination is always kept (it leads into the absorbing
-    state). Kept steps keep their own flags; if an episode's true last step was not kept
-    (a timeout episode), its last kept step gets ``timeouts=True``, so
-    :func:`episode_bounds` finds the same episodes. ``metadata`` is copied with
-    ``"subsample_every"`` set. ``every=1`` returns ``dataset`` unchanged.
-
-    Raises:
-      DemoError: ``every`` is not a positive integer.
-    """
-    if not isinstance(every, (int, np.integer)) or every < 1:
-        raise DemoError(f"dataset: subsample 'every' must be a positive integer, got {every!r}.")
-    every = int(every)
-    bounds = episode_bounds(dataset)
-    if every == 1:
-        return dataset
-    rng = np.random.default_rng(rng)
-    terminals = np.asarray(dataset.terminals, bool)
-    timeouts = np.asarray(dataset.timeouts, bool)
-    kept, new_term, new_time = [], [], []
-    for start, end in bounds:
-        offset = int(rng.integers(min(every, end - start)))
-        idx = np.arange(start + offset, end, every)
-        if terminals[end - 1] and idx[-1] != end - 1:
-            idx = np.append(idx, end - 1)
-        term, time = terminals[idx].copy(), timeouts[idx].copy()
-        if idx[-1] != end - 1:
-            time[-1] = True
-        kept.append(idx)
-        new_term.append(term)
-        new_time.append(time)
-    metadata = dict(dataset.metadata)
-    metadata["subsample_every"] = every
-    return _take(dataset, np.concatenate(kept), np.concatenate(new_term),
-                 np.concatenate(new_time), metadata)
-
-
-# --------------------------------------------------------------------------- expert pairs
-
-
-def absorbing_state(obs_size: int) -> np.ndarray:
-    """Returns the DAC absorbing state ``[obs_size + 1]`` float32: zeros with last entry 1."""
-    state = np.zeros(obs_size + 1, np.float32)
-    state[-1] = 1.0
-    return state
-
-
-def expert_pairs(dataset: Dataset, absorbing: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Returns the ``(states, actions)`` the discriminator sees as real data, float32.
-
-    ``absorbing=False``: ``(observations [N, O], actions [N, A])``.
-    ``absorbing=True`` (DAC): states get an extra last feature (0 for ordinary states),
-    and one ``(absorbing_state(O), zeros(A))`` pair is appended per episode that ends in a
-    true termination: shapes ``[N + n_terminated, O + 1]`` and ``[N + n_terminated, A]``.
-    """
-    obs = np.asarray(dataset.observations, np.float32)
-    act = np.asarray(dataset.actions, np.float32)
-    if not absorbing:
-        return obs.copy(), act.copy()
-    n_term = int(np.count_nonzero(dataset.terminals))
-    flagged = np.concatenate([obs, np.zeros((obs.shape[0], 1), np.float32)], axis=1)
-    extra_obs = np.tile(absorbing_state(obs.shape[1]), (n_term, 1))
-    extra_act = np.zeros((n_term, act.shape[1]), np.float32)
-    return np.concatenate([flagged, extra_obs]), np.concatenate([act, extra_act])
-
-
-def expert_weights(dataset: Dataset, absorbing: bool) -> np.ndarray:
-    """Sampling weights ``[M]`` aligned with :func:`expert_pairs` that undo subsampling's bias.
-
-    After :func:`subsample` with ``every = n`` each kept ordinary step stands for ``n``
-    steps of its episode and gets weight ``n``; the final step of a terminated episode
-    (always kept, whatever the grid) and each absorbing pair stand for themselves and get
-    weight 1. So absorbing states keep the share of the data they have in the policy's
-    replay (one per terminated episode of ``L`` steps) instead of an ``n`` times larger one.
-    Without subsampling all weights are 1.
-    """
-    every = float(dataset.metadata.get("subsample_every", 1))
-    terminals = np.asarray(dataset.terminals, bool)
-    weights = np.where(terminals, 1.0, every).astype(np.float32)
-    if absorbing:
-        weights = np.concatenate([weights, np.ones(int(terminals.sum()), np.float32)])
-    return weights
-
-
-# --------------------------------------------------------------------------- bundled data
-
-
-def bundled_dir() -> pathlib.Path:
-    """Returns ``nail_jax/data``, where bundled datasets live (it may not exist)."""
-    return pathlib.Path(__file__).resolve().parent / "data"
-
-
-def list_bundled() -> list[str]:
-    """Returns the sorted names (file stems) of the bundled ``.npz`` datasets; ``[]`` if none."""
-    d = bundled_dir()
-    if not d.is_dir():
-        return []
-    return sorted(p.stem for p in d.glob("*.npz") if p.is_file())
-
-
-def resolve(name_or_path: str | os.PathLike) -> pathlib.Path:
-    """Turns a file path or a bundled dataset name (with or without ``.npz``) into a path.
-
-    Raises:
-      DemoError: neither an existing file nor a bundled name; lists the bundled names.
-    """
-    path = pathlib.Path(name_or_path)
-    if path.is_file():
-        return path
-    name = str(name_or_path)
-    if os.sep not in name and "/" not in name:
-        stem = name[: -len(".npz")] if name.endswith(".npz") else name
-        candidate = bundled_dir() / f"{stem}.npz"
-        if stem and candidate.is_file():
-            return candidate
-    bundled = list_bundled()
-    raise DemoError(
-        f"{name}: file does not exist and is not a bundled dataset; bundled datasets: "
-        f"{bundled if bundled else 'none'} (in {bundled_dir()})."
-    )

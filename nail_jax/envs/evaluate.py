@@ -1,0 +1,71 @@
+"""Evaluating a policy in fresh episodes, the uniform random policy, and the normalised score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from brax.envs.base import Env
+
+from nail_jax.absorbing import augment_obs
+
+
+def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: bool,
+                   stop_early: bool = True):
+    """``evaluate(policy_fn, key) -> [num_episodes]`` undiscounted returns.
+
+    ``policy_fn(obs [E, O'], key) -> action [E, A]``, with ``O'`` including the absorbing
+    flag (always 0 here). Each episode starts from a fresh ``reset`` and ends at its first
+    ``done`` or after ``episode_length`` steps. With ``stop_early`` the loop stops once every
+    episode has ended (under ``vmap``, every episode of every batch member); without it, it
+    runs all ``episode_length`` steps (a ``scan``, which reverse-mode autodiff can go
+    through). The returns are the same: step ``t`` acts on the same key either way.
+    """
+    v_reset = jax.vmap(env.reset)
+    v_step = jax.vmap(env.step)
+
+    def evaluate(policy_fn, key: jax.Array) -> jax.Array:
+        k_reset, k_act = jax.random.split(key)
+        state = v_reset(jax.random.split(k_reset, num_episodes))
+        keys = jax.random.split(k_act, episode_length)
+
+        def running(carry):
+            t, _, alive, _ = carry
+            return (t < episode_length) & jnp.any(alive > 0)
+
+        def body(carry):
+            t, state, alive, ret = carry
+            action = policy_fn(augment_obs(state.obs, absorbing, jnp), keys[t])
+            nxt = v_step(state, action)
+            ret = ret + alive * nxt.reward
+            alive = alive * (1.0 - (nxt.done > 0))
+            return t + 1, nxt, alive, ret
+
+        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
+        if stop_early:
+            return jax.lax.while_loop(running, body, init)[3]
+        return jax.lax.scan(lambda c, _: (body(c), None), init, None, episode_length)[0][3]
+
+    return evaluate
+
+
+def uniform_random_policy(action_size: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """``policy_fn(obs [E, O], key) -> action [E, action_size]`` uniform in ``[-1, 1]``."""
+
+    def random_action(obs: jax.Array, key: jax.Array) -> jax.Array:
+        return jax.random.uniform(key, (obs.shape[0], action_size), minval=-1.0, maxval=1.0)
+
+    return random_action
+
+
+def random_policy_returns(evaluate: Callable, action_size: int, key: jax.Array) -> jax.Array:
+    """``[N]`` returns of :func:`uniform_random_policy` in the episodes of ``evaluate``
+    (a :func:`make_evaluator` of ``N`` episodes): ``R_random`` of the score."""
+    return evaluate(uniform_random_policy(action_size), key)
+
+
+def normalized_score(ret, random_return, expert_return):
+    """``(R - R_random) / (R_expert - R_random)``: 0 for the uniform random policy, 1 for the
+    expert of the demonstrations. Elementwise, for numbers or numpy / JAX arrays."""
+    return (ret - random_return) / (expert_return - random_return)

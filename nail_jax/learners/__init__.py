@@ -1,0 +1,1 @@
+"""Learners: SAC with the reference policy ``pi_ref``, the discriminator, imitation rewards."""

@@ -1,0 +1,193 @@
+"""A run directory: its files, reading them back, and a run rebuilt from its checkpoint.
+
+Files in the run directory (written by :func:`nail_jax.running.runner.run_training`):
+  config.json    the full config, seeds, and the command that started the run
+  metrics.jsonl  one JSON object per epoch and seed
+  summary.json   final and best score (or return, for ``rl``) per seed, mean and spread
+  checkpoints/   orbax checkpoints of the whole state (see :mod:`nail_jax.running.checkpoint`)
+
+What reads a run (evaluation, plotting, collecting demonstrations from an expert) imports
+this module, not the driver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import pathlib
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nail_jax.absorbing import augment_obs
+from nail_jax.checks import ArgumentError
+from nail_jax.learners.sac import PolicySnapshot
+from nail_jax.running import checkpoint as ckpt
+from nail_jax.running.parallel import seed_keys
+from nail_jax.training.config import TrainConfig, config_from_dict
+from nail_jax.training.trainer import build
+
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
+
+
+class RunError(RuntimeError):
+    """A problem with the run directory or the run's arguments (shown as a one-line error)."""
+
+
+class RunArgumentError(ArgumentError, RunError):
+    """A bad argument of the driver's Python API, worded with the argument's name."""
+
+
+def read_metrics(run_dir: str | pathlib.Path) -> list[dict]:
+    """All records of ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
+    path = pathlib.Path(run_dir) / "metrics.jsonl"
+    records = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return records
+
+
+def has_run(run_dir: pathlib.Path) -> bool:
+    """Whether ``run_dir`` holds any of a run's files."""
+    return any((run_dir / name).exists() for name in RUN_FILES)
+
+
+def check_run_dir(run_dir: pathlib.Path, overwrite: bool) -> None:
+    """Raises RunError when ``run_dir`` cannot take a new run (without changing anything)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunArgumentError(f"{{run_dir}} {run_dir} exists and is not a directory",
+                               "run_dir")
+    if has_run(run_dir) and not overwrite:
+        raise RunArgumentError(
+            f"{run_dir} already holds a run; pass {{resume}} to continue it, {{overwrite}} "
+            "to start over (the old run is moved aside), or another {run_dir}",
+            "resume", "overwrite", "run_dir", resume="resume=True", overwrite="overwrite=True")
+
+
+def prepare_run_dir(run_dir: pathlib.Path, overwrite: bool) -> pathlib.Path | None:
+    """Creates ``run_dir``; an existing run is moved aside (never deleted) with ``overwrite``.
+
+    Returns where an old run was moved, if anywhere.
+    """
+    check_run_dir(run_dir, overwrite)
+    moved = None
+    if has_run(run_dir):
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        moved = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
+        shutil.move(str(run_dir), moved)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return moved
+
+
+def load_run_config(run_dir: pathlib.Path) -> dict:
+    """``config.json`` of a run with a checkpoint, its ``config`` as a ``TrainConfig``.
+
+    Raises RunError when ``run_dir`` holds no run, no checkpoint, or an unreadable config.
+    """
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise RunError(f"{run_dir} holds no run (no config.json); give the directory of a "
+                       "nail-jax train run")
+    if ckpt.latest_epoch(run_dir) is None:
+        raise RunError(f"no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
+    try:
+        saved = json.loads(path.read_text())
+        saved["config"] = config_from_dict(saved["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunError(f"{path} is not a nail-jax run config ({e})") from e
+    return saved
+
+
+def spread(values) -> dict | None:
+    """``{"mean", "std", "min", "max"}`` of ``values`` (one number per seed), ``None`` if empty."""
+    v = np.asarray(values, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+            "max": float(v.max())} if v.size else None
+
+
+def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
+    """Final and best score (``eval_return`` for ``rl``) per seed, with mean and std."""
+    key = "eval_return" if algo == "rl" else "score"
+    per_seed = []
+    for s in range(num_seeds):
+        rows = [r for r in records if r["seed"] == s and r.get(key) is not None]
+        if not rows:
+            continue
+        values = [r[key] for r in rows]
+        per_seed.append({"seed": s, f"final_{key}": values[-1], f"best_{key}": max(values),
+                         "final_eval_return": rows[-1]["eval_return"],
+                         "env_steps": rows[-1]["env_steps"]})
+    return {"metric": key, "seeds": per_seed,
+            f"final_{key}": spread([p[f"final_{key}"] for p in per_seed]),
+            f"best_{key}": spread([p[f"best_{key}"] for p in per_seed])}
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoredRun:
+    """A run rebuilt from its directory and one of its checkpoints.
+
+    Attributes:
+      config: the run's ``TrainConfig``.
+      trainer, demos: what :func:`nail_jax.training.trainer.build` makes of ``config``.
+      epoch: the checkpoint's epoch.
+      state: the ``TrainState`` of every seed (leading ``[S]`` axis), on one local device.
+    """
+
+    config: TrainConfig
+    trainer: Any
+    demos: Any
+    epoch: int
+    state: Any
+
+    def policy(self, seed_index: int = 0) -> Callable[..., jax.Array]:
+        """Seed ``seed_index``'s current policy ``pi`` as a jittable ``policy(obs, key=None)``,
+        see :func:`load_policy`."""
+        sac_state = jax.tree.map(lambda x: x[seed_index], self.state.sac)
+        current = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
+        act, absorbing = self.trainer.act, self.config.absorbing
+
+        def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
+            return act(current, augment_obs(obs, absorbing, jnp), key)
+
+        return policy
+
+
+def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
+                epoch: int | None = None) -> RestoredRun:
+    """Rebuilds a run's functions and restores checkpoint ``epoch`` (default: the latest).
+
+    Raises RunError when ``run_dir`` holds no run or no checkpoint, or when ``seed_index``
+    (the seed the caller will read) is out of range; CheckpointError when the checkpoint
+    does not match the run.
+    """
+    run_dir = pathlib.Path(run_dir)
+    saved = load_run_config(run_dir)
+    config, num_seeds = saved["config"], saved["num_seeds"]
+    if not 0 <= seed_index < num_seeds:
+        raise RunError(f"seed index {seed_index} out of range: the run has {num_seeds} seeds")
+    trainer, demos = build(config)
+    init = jax.vmap(trainer.init, in_axes=(0, None))
+    abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), demos)
+    restored_epoch, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
+    return RestoredRun(config, trainer, demos, restored_epoch, state)
+
+
+def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):
+    """The trained policy of one seed of a run, as a jittable ``policy(obs, key=None)``.
+
+    ``obs`` is ``[..., O]``, the env's own observation (the absorbing flag, if the run
+    used one, is added inside); ``key=None`` gives the deterministic action ``tanh(mean)``,
+    a PRNG key a sample. Observation normalisation is applied inside.
+    Returns ``(policy, config)``.
+    """
+    run = restore_run(run_dir, seed_index, epoch)
+    return run.policy(seed_index), run.config
