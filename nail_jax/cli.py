@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="draw each run up to this many env steps (default: all)")
     plot.set_defaults(func=_plot)
 
-    smoke = sub.add_parser("smoke", help="the trainer's rl (SAC) on the point mass (~20 s)")
+    smoke = sub.add_parser("smoke", help="the trainer's rl (SAC) on the point mass (~15 s)")
     smoke.add_argument("--seed", type=int, default=0)
     smoke.add_argument("--iterations", type=int, default=600,
                        help="vectorised env steps after warm-up, in epochs of 50 (default 600)")

@@ -176,7 +176,8 @@ def test_train_state_and_replay_really_are_sharded(four_devices):
 @pytest.mark.slow
 def test_bad_layouts_fail_before_anything_is_written(four_devices):
     errors = four_devices["errors"]
-    assert "--devices 8 asks for more devices than exist: 4 cpu" in errors["too_many"]
+    assert "devices 8 asks for more devices than exist: 4 cpu" in errors["too_many"]
+    assert "pass devices 4 or fewer" in errors["too_many"]  # run_training's argument
     assert "3 seed(s) do not divide over 2 device(s)" in errors["not_dividing"]
     assert four_devices["error_dirs_exist"] == [False, False]
 

@@ -14,7 +14,7 @@ from nail_jax.third_party import building_brax_env
 def test_importing_the_package_prints_nothing():
     """``mujoco.mjx`` prints two lines about the optional Warp backend on import; a fresh
     ``import nail_jax`` (which imports brax) prints nothing."""
-    proc = subprocess.run([sys.executable, "-c", "import nail_jax, nail_jax.envs"],
+    proc = subprocess.run([sys.executable, "-c", "import nail_jax, nail_jax.envs.registry"],
                           capture_output=True, text=True, check=True)
     assert proc.stdout == "" and "warp" not in proc.stderr.lower(), (proc.stdout, proc.stderr)
 

@@ -154,7 +154,11 @@ def run_training(
                        checkpoint_every, keep_checkpoints, total_steps, command)
     # Everything that can fail on bad input (devices, env, demonstrations) fails here,
     # before the run directory is touched and before anything compiles.
-    mesh = parallel.make_mesh(plan.num_seeds, devices, env_shards, plan.config.num_envs)
+    try:
+        mesh = parallel.make_mesh(plan.num_seeds, devices, env_shards, plan.config.num_envs)
+    except parallel.DistributedError as e:  # named as run_training's argument, ``devices``
+        raise parallel.DistributedError(e.template, *e.arguments, **e.python_names,
+                                        num_devices="devices") from None
     main = parallel.is_main_process()
     log = log if main else _silent
     fns = build_functions(plan, mesh)
