@@ -43,13 +43,21 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def _train_config(args, algo: str):
-    from nail_jax.training.config import make_config
+    from nail_jax.training.config import ConfigError, make_config
     from nail_jax.training.presets import PRESETS
 
     preset = args.preset
-    if preset is None:
-        env = args.env
-        preset = env if env in PRESETS else (DEFAULT_PRESET if env is None else None)
+    if preset is None and args.env is None:
+        preset = DEFAULT_PRESET
+    elif preset is None:  # --env NAME picks the preset of that name
+        from nail_jax.envs.registry import check_env
+
+        check_env(args.env, args.backend or "spring")
+        if args.env not in PRESETS:
+            raise ConfigError(
+                f"no preset for env {args.env!r}; choose its settings with --preset NAME (one of: "
+                f"{', '.join(PRESETS)}; halfcheetah's suit Brax locomotion) and --set")
+        preset = args.env
     overrides = _parse_sets(args.set)
     if args.env is not None and preset != args.env and getattr(args, "demos", None) is None:
         overrides.setdefault("demos", args.env)  # the env's bundled demonstrations, if any
@@ -76,16 +84,35 @@ def _print_summary(summary: dict) -> None:
               f"{best['mean']:>11.3f} +- {best['std']:.3f}")
 
 
+def _print_config(args, algo: str) -> int:
+    """``--print-config``: the resolved config as JSON (a resumed run's own), then exit."""
+    import json
+    import pathlib
+
+    from nail_jax.running.run_dir import load_run_config
+    from nail_jax.training.config import config_to_dict
+
+    if args.resume is not None:
+        run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
+        config = load_run_config(run_dir)["config"]
+    else:
+        config = _train_config(args, algo)
+    print(json.dumps(config_to_dict(config), indent=2))
+    return 0
+
+
 def _train(args, algo: str | None = None) -> int:
     import pathlib
 
     from nail_jax.running import parallel as distributed
     from nail_jax.running.runner import run_training
 
+    algo = algo or args.algo
+    if args.print_config:
+        return _print_config(args, algo)
     # Joining a multi-host run must come before anything touches a device.
     distributed.initialize(distributed.host_config_from_env(
         args.coordinator, args.num_processes, args.process_id, args.distributed_auto))
-    algo = algo or args.algo
     if args.resume is not None:
         run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
         if not str(run_dir) or str(run_dir) == ".":
@@ -247,7 +274,8 @@ def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed i uses PRNGKey(seed + i)")
     p.add_argument("--steps", type=int, help="environment steps per seed")
     p.add_argument("--out", help="run directory (default runs/ALGO-ENV-TIME)")
-    p.add_argument("--preset", help="named config (default: the env's preset if any)")
+    p.add_argument("--preset", help="named config (default: the one named like --env, or "
+                                     "'default' without --env)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set sac.discount=0.98 (repeatable)")
     group = p.add_mutually_exclusive_group()
@@ -262,6 +290,8 @@ def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
                    help="keep the M most recent checkpoints (default 2; a resumed run keeps "
                         "its own)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as JSON and exit (nothing is trained)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files to DIR/tensorboard/seed_<i>")
     scale = p.add_argument_group("devices and hosts")

@@ -14,7 +14,7 @@ from typing import Any
 
 from nail_jax.learners.discriminator import DiscriminatorConfig
 from nail_jax.learners.sac import SACConfig
-from nail_jax.training.presets import ALGO_DEFAULTS, ALGO_PRESETS, PRESETS
+from nail_jax.training.presets import PRESETS
 
 ALGOS = ("nail", "ail", "rl")
 
@@ -26,6 +26,11 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (per seed).
+
+    The defaults are the ``default`` preset's NAIL table (``TrainConfig() == make_config()``).
+    Other algorithms and presets have their own complete tables: build their configs with
+    :func:`make_config` (``TrainConfig(algo="ail")`` keeps NAIL's ``sac.reference_kl`` and is
+    refused by :func:`validate_config`).
 
     Attributes:
       algo: ``nail`` (reward ``-log r + log pi_ref``), ``ail`` (``-log r``) or ``rl``
@@ -57,17 +62,17 @@ class TrainConfig:
     """
 
     algo: str = "nail"
-    env: str = "point_mass"
-    backend: str = "spring"
-    demos: str = "point_mass"
+    env: str = "inverted_pendulum"
+    backend: str = "generalized"
+    demos: str = "inverted_pendulum"
     demo_trajectories: int = 4
     demo_subsample: int = 1
     episode_length: int = 1000
     num_envs: int = 16
-    total_steps: int = 100_000
-    epoch_steps: int = 5_120
+    total_steps: int = 99_328
+    epoch_steps: int = 4_096
     warmup_steps: int = 1_024
-    sac_updates_per_iteration: int = 1
+    sac_updates_per_iteration: int = 4
     disc_updates_per_iteration: int = 1
     batch_size: int = 256
     replay_capacity: int = 1_000_000
@@ -76,7 +81,9 @@ class TrainConfig:
     normalize_observations: bool = True
     num_eval_episodes: int = 8
     eval_every: int = 1
-    sac: SACConfig = SACConfig()
+    sac: SACConfig = SACConfig(
+        policy_learning_rate=6e-4, critic_learning_rate=6e-4, alpha_learning_rate=6e-4,
+        reference_kl=True, kl_weight=0.03)
     disc: DiscriminatorConfig = DiscriminatorConfig()
 
     @property
@@ -127,7 +134,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     if config.algo != "rl" and config.disc_updates_per_iteration < 1:
         raise ConfigError(f"algo {config.algo} needs disc_updates_per_iteration >= 1")
     if config.sac.reference_kl and config.algo != "nail":
-        raise ConfigError("sac.reference_kl adds NAIL's log pi_ref term; it needs algo nail")
+        raise ConfigError("sac.reference_kl adds NAIL's log pi_ref term; it needs algo nail "
+                          f"(make_config({config.algo!r}) gives {config.algo}'s own settings)")
     if config.sac.kl_weight is not None and not config.sac.reference_kl:
         raise ConfigError("sac.kl_weight weighs the log pi_ref soft term; it needs "
                           "sac.reference_kl=true (algo nail)")
@@ -205,20 +213,43 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     return dataclasses.replace(config, **top)
 
 
-def make_config(algo: str = "nail", preset: str | None = None,
+def make_config(algo: str = "nail", preset: str = "default",
                 overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Algorithm defaults, then the preset and its settings for ``algo``
-    (:data:`ALGO_PRESETS`), then ``overrides``; validated."""
+    """The preset's table for ``algo`` (:data:`~nail_jax.training.presets.PRESETS`), then
+    ``overrides`` (``{"field" or "sac.field": value}``, strings parsed); validated.
+
+    ``make_config()`` equals ``TrainConfig()``: the defaults are the ``default`` preset's NAIL.
+    """
     if algo not in ALGOS:
         raise ConfigError(f"unknown algo {algo!r}; choose one of: {', '.join(ALGOS)}")
-    config = apply_overrides(TrainConfig(algo=algo), ALGO_DEFAULTS[algo])
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-        config = apply_overrides(config, PRESETS[preset])
-        config = apply_overrides(config, ALGO_PRESETS.get(preset, {}).get(algo, {}))
-    config = apply_overrides(config, overrides or {})
-    return validate_config(config)
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    if algo not in PRESETS[preset]:
+        raise ConfigError(f"preset {preset!r} has no settings for algo {algo!r}; it has: "
+                          + ", ".join(PRESETS[preset]))
+    config = apply_overrides(TrainConfig(), PRESETS[preset][algo])
+    return validate_config(apply_overrides(config, overrides or {}))
+
+
+def config_keys() -> tuple[str, ...]:
+    """Every key of a flat config table: TrainConfig's fields, ``sac.*`` and ``disc.*``."""
+    top = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("sac", "disc")]
+    return tuple(top + [f"sac.{f.name}" for f in dataclasses.fields(SACConfig)]
+                 + [f"disc.{f.name}" for f in dataclasses.fields(DiscriminatorConfig)])
+
+
+def _check_preset_tables() -> None:
+    """Each preset table names every key, so no setting comes from anywhere else."""
+    keys = set(config_keys())
+    for preset, tables in PRESETS.items():
+        for algo, table in tables.items():
+            missing, unknown = sorted(keys - set(table)), sorted(set(table) - keys)
+            if missing or unknown or table["algo"] != algo:
+                raise AssertionError(f"preset {preset!r}/{algo}: missing {missing}, unknown "
+                                     f"{unknown}, algo {table['algo']!r}")
+
+
+_check_preset_tables()
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:

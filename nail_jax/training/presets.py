@@ -1,80 +1,117 @@
-"""Named presets: overrides of :class:`nail_jax.training.config.TrainConfig` fields.
+"""Named presets: one complete, flat table of settings per preset and algorithm.
 
-Three tables, applied by :func:`nail_jax.training.config.make_config` in this order:
-:data:`ALGO_DEFAULTS` (per algorithm), :data:`PRESETS` (per task), then
-:data:`ALGO_PRESETS` (per task and algorithm). Nested fields are written ``"sac.x"``.
+``PRESETS[preset][algo]`` maps every config key (``"total_steps"``, ``"sac.discount"``,
+``"disc.learning_rate"``, ...) to its value; :func:`nail_jax.make_config` builds a
+:class:`~nail_jax.TrainConfig` from one table and then applies the user's overrides. Nothing
+else enters: no algorithm defaults, no second layer. The tables are written below as unions of
+named parts whose keys never overlap (:func:`_table` refuses a key given twice, so no part can
+undo another) and must name every key (:mod:`nail_jax.training.config` checks that on import).
+
+How each preset was chosen and what it reaches: ``docs/presets.md``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+Table = dict[str, Any]
+
+# Settings every preset shares.
+_COMMON: Table = {
+    "demo_trajectories": 4, "demo_subsample": 1, "disc_window": 0, "absorbing": True,
+    "normalize_observations": True, "num_eval_episodes": 8, "eval_every": 1,
+    "disc_updates_per_iteration": 1,
+    "sac.tau": 0.005, "sac.reward_scale": 1.0, "sac.init_alpha": 1.0, "sac.n_critics": 2,
+    "disc.spectral_norm": False, "disc.gradient_penalty": 10.0,
+}
+
+# The objective of each algorithm. NAIL's log pi_ref term enters SAC's soft value
+# (sac.reference_kl, see nail_jax/learners/sac.py) at weight sac.kl_weight.
+_NAIL_BOUND: Table = {"algo": "nail", "sac.reference_kl": True, "sac.fixed_alpha": 1.0,
+                      "sac.kl_weight": None, "sac.target_entropy": None}
+_AIL: Table = {"algo": "ail", "sac.reference_kl": False, "sac.fixed_alpha": None,
+               "sac.kl_weight": None, "sac.target_entropy": None}
+_RL: Table = {"algo": "rl", "sac.reference_kl": False, "sac.fixed_alpha": None,
+              "sac.kl_weight": None, "sac.target_entropy": None}
+
 # Brax locomotion, following brax's SAC settings for halfcheetah (64 envs, batch 256,
-# 8 updates per 64 env steps, lr 6e-4, discount 0.99, normalised observations).
-_BRAX_LOCOMOTION: dict[str, Any] = {
-    "backend": "spring", "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
-    "epoch_steps": 10_240, "warmup_steps": 8_192, "batch_size": 256,
-    "sac_updates_per_iteration": 8, "disc_updates_per_iteration": 1,
-    "replay_capacity": 1_000_000, "num_eval_episodes": 8,
-    "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
-    "sac.alpha_learning_rate": 6e-4, "disc.learning_rate": 3e-4,
+# 8 updates per 64 env steps, lr 6e-4, normalised observations).
+_BRAX_LOCOMOTION: Table = {
+    "episode_length": 1000, "num_envs": 64, "total_steps": 1_000_000,
+    "warmup_steps": 8_192, "batch_size": 256, "sac_updates_per_iteration": 8,
+    "replay_capacity": 1_000_000,
+    "sac.hidden_sizes": (256, 256), "sac.policy_learning_rate": 6e-4,
+    "sac.critic_learning_rate": 6e-4, "sac.alpha_learning_rate": 6e-4,
+    "disc.hidden_sizes": (256, 256), "disc.learning_rate": 3e-4,
 }
 
-# Named presets: overrides of TrainConfig fields (nested fields as "sac.x"). Each is
-# documented in the README with how it was chosen.
-PRESETS: dict[str, dict[str, Any]] = {
-    # A 2-D point mass (nail_jax.envs.toy.PointMass) with scripted-expert demonstrations:
-    # about 40 s per run on a 2-core CPU. Epoch length and update ratio from a small sweep
-    # of both algorithms (README, Presets).
-    "point_mass": {
-        "env": "point_mass", "demos": "point_mass", "episode_length": 30, "num_envs": 16,
-        "total_steps": 40_320, "epoch_steps": 800, "warmup_steps": 320, "batch_size": 128,
-        "sac_updates_per_iteration": 4, "replay_capacity": 50_000,
-        "sac.hidden_sizes": (64, 64), "sac.discount": 0.9,
-        "sac.policy_learning_rate": 1e-3, "sac.critic_learning_rate": 1e-3,
-        "sac.alpha_learning_rate": 1e-3, "disc.hidden_sizes": (64, 64),
-        "disc.learning_rate": 1e-3,
-    },
-    "halfcheetah": {"env": "halfcheetah", "demos": "halfcheetah", **_BRAX_LOCOMOTION},
-    # hopper on brax's own hopper backend, `generalized`: on `spring` no SAC setting tried
-    # made the hopper hop (README, Bundled demonstrations). Epochs of 2,560 env steps as on
-    # spring below. 5 seeds x 1M: AIL 0.924, NAIL 0.795 (IQM 0.893; one seed lost its gait
-    # at 914k), 0.785 and 0.728 at 500k (README, Results).
-    "hopper": {"env": "hopper", "demos": "hopper", **_BRAX_LOCOMOTION,
-               "backend": "generalized", "epoch_steps": 2_560},
-    # The hopper preset until the generalized-backend expert: spring, with the demonstrations
-    # of an expert that lunges and falls after ~144 steps. Epochs of 2,560 env steps (pi_ref
-    # swapped 4x as often as with 10,240), 5 seeds x 500k: AIL 0.940 (0.918 with 10,240),
-    # NAIL 0.919 (0.866; one seed's discriminator had won outright and terminating paid).
-    # README, Results.
-    "hopper_spring": {"env": "hopper", "demos": "hopper_spring", **_BRAX_LOCOMOTION,
-                      "epoch_steps": 2_560},
-}
-# `nail-jax train` with no arguments: NAIL on halfcheetah with the bundled demonstrations,
-# short enough to finish in minutes on a 2-core CPU (see the README for what it reaches).
-PRESETS["default"] = {**PRESETS["halfcheetah"], "total_steps": 8_192 + 9 * 10_240}
 
-# Settings of a preset for one algorithm only, applied after the preset (README Results).
-# Brax tasks: NAIL with log pi_ref at weight 0.03 and SAC's learned temperature (entropy held
-# at -|A|). 5 seeds x 1M: halfcheetah 0.900 (weight 0.1: 0.891); hopper 0.766, IQM 0.941,
-# and 0.924 on a second draw of 5 seeds (weight 0.1: 0.795, IQM 0.893; it learns slower).
-# hopper_spring keeps weight 0.1, measured there (5 x 500k, epochs of 2,560: 0.92); at a
-# fixed temperature of 0.1 instead, hopper's entropy collapses and seeds get stuck (0.14).
-_NAIL_BRAX = {"nail": {"sac.fixed_alpha": None, "sac.kl_weight": 0.03}}
-_NAIL_BRAX_0_1 = {"nail": {"sac.fixed_alpha": None, "sac.kl_weight": 0.1}}
-ALGO_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "halfcheetah": _NAIL_BRAX,
-    # rl: the settings that trained the bundled hopper expert (brax's hopper discount).
-    "hopper": {**_NAIL_BRAX, "rl": {"sac.discount": 0.997, "epoch_steps": 10_240}},
-    "hopper_spring": _NAIL_BRAX_0_1,
-}
-ALGO_PRESETS["default"] = ALGO_PRESETS["halfcheetah"]
+def _table(*parts: Table) -> Table:
+    """The union of ``parts``; a key in two parts is an error (no part undoes another)."""
+    out: Table = {}
+    for part in parts:
+        twice = sorted(set(out) & set(part))
+        if twice:
+            raise ValueError(f"preset table names {', '.join(twice)} twice")
+        out.update(part)
+    return out
 
-# Algorithm defaults applied before presets and user overrides: NAIL's objective is the
-# bound of the note (eq. 7-8) at temperature 1, and its log pi_ref term enters SAC's soft
-# value (sac.reference_kl, see nail_jax/sac.py) instead of the replayed reward.
-ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
-    "nail": {"sac.fixed_alpha": 1.0, "sac.reference_kl": True},
-    "ail": {},
-    "rl": {},
+
+def _preset(*shared: Table, **per_algo: Table | tuple[Table, ...]) -> dict[str, Table]:
+    """``{algo: _COMMON | shared parts | that algo's parts}``, every union key-disjoint."""
+    return {algo: _table(_COMMON, *shared, *(parts if isinstance(parts, tuple) else (parts,)))
+            for algo, parts in per_algo.items()}
+
+
+def _nail_weighted(weight: float) -> Table:
+    """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``."""
+    return {"algo": "nail", "sac.reference_kl": True, "sac.fixed_alpha": None,
+            "sac.kl_weight": weight, "sac.target_entropy": None}
+
+
+_HOPPER_IMITATION: Table = {"sac.discount": 0.99, "epoch_steps": 2_560}
+
+PRESETS: dict[str, dict[str, Table]] = {
+    # A 2-D point mass (nail_jax.envs.PointMass) with scripted-expert demonstrations.
+    "point_mass": _preset(
+        {"env": "point_mass", "backend": "spring", "demos": "point_mass", "episode_length": 30,
+         "num_envs": 16, "total_steps": 40_320, "epoch_steps": 800, "warmup_steps": 320,
+         "batch_size": 128, "sac_updates_per_iteration": 4, "replay_capacity": 50_000,
+         "sac.hidden_sizes": (64, 64), "sac.discount": 0.9, "sac.policy_learning_rate": 1e-3,
+         "sac.critic_learning_rate": 1e-3, "sac.alpha_learning_rate": 1e-3,
+         "disc.hidden_sizes": (64, 64), "disc.learning_rate": 1e-3},
+        nail=_NAIL_BOUND, ail=_AIL, rl=_RL),
+    # Brax inverted pendulum on its own backend (`generalized`; on `spring` SAC did not learn
+    # to balance), 16 envs, one SAC step per 4 env steps: a couple of minutes on a 2-core CPU.
+    "inverted_pendulum": _preset(
+        {"env": "inverted_pendulum", "backend": "generalized", "demos": "inverted_pendulum",
+         "episode_length": 1000, "num_envs": 16, "epoch_steps": 4_096, "warmup_steps": 1_024,
+         "batch_size": 256, "sac_updates_per_iteration": 4, "replay_capacity": 1_000_000,
+         "sac.hidden_sizes": (256, 256), "sac.discount": 0.99,
+         "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
+         "sac.alpha_learning_rate": 6e-4, "disc.hidden_sizes": (256, 256),
+         "disc.learning_rate": 3e-4},
+        nail=(_nail_weighted(0.03), {"total_steps": 99_328}),
+        ail=(_AIL, {"total_steps": 99_328}),
+        # the bundled expert: entropy held at -3 (action noise small beside the 300 N range)
+        rl={"algo": "rl", "sac.reference_kl": False, "sac.fixed_alpha": None,
+            "sac.kl_weight": None, "sac.target_entropy": -3.0, "total_steps": 41_984}),
+    "halfcheetah": _preset(
+        {"env": "halfcheetah", "backend": "spring", "demos": "halfcheetah",
+         "epoch_steps": 10_240, "sac.discount": 0.99}, _BRAX_LOCOMOTION,
+        nail=_nail_weighted(0.03), ail=_AIL, rl=_RL),
+    # hopper on brax's own hopper backend, `generalized` (on `spring` no SAC setting tried made
+    # the hopper hop); epochs of 2,560 env steps; its expert with brax's hopper discount.
+    "hopper": _preset(
+        {"env": "hopper", "backend": "generalized", "demos": "hopper"}, _BRAX_LOCOMOTION,
+        nail=(_nail_weighted(0.03), _HOPPER_IMITATION), ail=(_AIL, _HOPPER_IMITATION),
+        rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
+    # The hopper preset until the generalized-backend expert (spring, an expert that falls).
+    "hopper_spring": _preset(
+        {"env": "hopper", "backend": "spring", "demos": "hopper_spring", "epoch_steps": 2_560,
+         "sac.discount": 0.99}, _BRAX_LOCOMOTION,
+        nail=_nail_weighted(0.1), ail=_AIL, rl=_RL),
 }
+# `nail-jax train` with no arguments.
+DEFAULT_PRESET = "inverted_pendulum"
+PRESETS["default"] = PRESETS[DEFAULT_PRESET]

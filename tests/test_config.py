@@ -1,0 +1,91 @@
+"""One config story: a preset is one complete table per algorithm, read the same way by
+TrainConfig, make_config and the CLI."""
+
+import dataclasses
+import json
+
+import pytest
+
+from nail_jax import cli
+from nail_jax.learners.discriminator import DiscriminatorConfig
+from nail_jax.learners.sac import SACConfig
+from nail_jax.training import config as config_module
+from nail_jax.training import presets
+from nail_jax.training.config import (
+    ALGOS,
+    ConfigError,
+    TrainConfig,
+    config_from_dict,
+    config_keys,
+    config_to_dict,
+    make_config,
+)
+from nail_jax.training.presets import PRESETS
+
+
+def _from_table(table):
+    """A TrainConfig built from a flat table alone, without make_config."""
+    top = {k: v for k, v in table.items() if "." not in k}
+    sac = {k[4:]: v for k, v in table.items() if k.startswith("sac.")}
+    disc = {k[5:]: v for k, v in table.items() if k.startswith("disc.")}
+    return TrainConfig(**top, sac=SACConfig(**sac), disc=DiscriminatorConfig(**disc))
+
+
+def _cli_config(capsys, argv):
+    assert cli.main([*argv, "--print-config"]) == 0
+    return config_from_dict(json.loads(capsys.readouterr().out))
+
+
+def test_every_table_names_every_key_once_and_nothing_else():
+    keys = set(config_keys())
+    assert len(keys) == len(config_keys())
+    for preset, tables in PRESETS.items():
+        assert set(tables) == set(ALGOS), preset
+        for algo, table in tables.items():
+            assert set(table) == keys and table["algo"] == algo, (preset, algo)
+
+
+def test_a_part_given_twice_or_a_missing_key_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="names sac.discount twice"):
+        presets._table({"sac.discount": 0.9}, {"sac.discount": 0.99})
+    broken = {"p": {"nail": {k: v for k, v in PRESETS["default"]["nail"].items()
+                             if k != "sac.tau"}}}
+    monkeypatch.setattr(config_module, "PRESETS", broken)
+    with pytest.raises(AssertionError, match=r"missing \['sac.tau'\]"):
+        config_module._check_preset_tables()
+
+
+def test_the_defaults_are_the_default_preset_for_nail(capsys):
+    assert TrainConfig() == make_config() == make_config("nail", "default")
+    assert TrainConfig() == _from_table(PRESETS["default"]["nail"])
+    assert _cli_config(capsys, ["train"]) == TrainConfig()
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_the_same_words_give_the_same_config(preset, capsys):
+    for algo in ALGOS:
+        config = make_config(algo, preset)
+        assert config == _from_table(PRESETS[preset][algo])
+        command = ["expert"] if algo == "rl" else ["train", "--algo", algo]
+        assert _cli_config(capsys, [*command, "--preset", preset]) == config
+        assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
+
+
+def test_overrides_come_last_and_env_names_its_preset(capsys):
+    config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1", "total_steps": 20_480})
+    assert config == dataclasses.replace(
+        make_config("nail", "halfcheetah"), total_steps=20_480,
+        sac=dataclasses.replace(make_config("nail", "halfcheetah").sac, fixed_alpha=1.0))
+    assert _cli_config(capsys, ["train", "--env", "hopper", "--algo", "ail", "--steps", "20480",
+                                "--set", "sac.fixed_alpha=1"]) == make_config(
+        "ail", "hopper", {"total_steps": 20_480, "sac.fixed_alpha": 1.0})
+
+
+def test_an_env_without_a_preset_and_ail_with_nails_term_are_refused(capsys):
+    assert cli.main(["train", "--env", "walker2d", "--print-config"]) == 2
+    assert "no preset for env 'walker2d'; choose its settings with --preset" in \
+        capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"needs algo nail \(make_config\('ail'\)"):
+        config_module.validate_config(TrainConfig(algo="ail"))
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        make_config("nail", "nope")
