@@ -217,7 +217,7 @@ def _demos_list(args) -> int:
     if not names:
         print("no bundled demonstrations")
         return 0
-    print(f"{'name':<16} {'env/backend':<22} {'episodes':>8} {'steps':>7} "
+    print(f"{'name':<18} {'env/backend':<30} {'episodes':>8} {'steps':>7} "
           f"{'expert return':>18} {'random return':>14}")
     for name in names:
         data = load_dataset(bundled_dir() / f"{name}.npz")
@@ -227,7 +227,7 @@ def _demos_list(args) -> int:
         rnd = meta.get("random_return")
         rnd_text = f"{rnd:.2f}" if isinstance(rnd, (int, float)) else "?"
         ret_text = f"{returns.mean():.2f} +- {returns.std():.2f}"
-        print(f"{name:<16} {env:<22} {data.num_episodes:>8} {data.num_steps:>7} "
+        print(f"{name:<18} {env:<30} {data.num_episodes:>8} {data.num_steps:>7} "
               f"{ret_text:>18} {rnd_text:>14}")
     return 0
 
