@@ -2,7 +2,7 @@
 # Reproduces every bundled demonstration dataset in nail_jax/data/bundled from scratch.
 # Experts are SAC on the environment reward (`nail-jax expert`, the trainer's rl mode);
 # datasets are deterministic-policy rollouts of the expert's seed 0.
-# Wall times on the 2-core CPU machine are in the README's "Bundled demonstrations" table.
+# Wall times on the 2-core CPU machine are in docs/guide.md (Demonstrations, the bundled datasets table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPISODES=10
