@@ -76,7 +76,8 @@ def _print_summary(summary: dict) -> None:
           f"{summary['wall_time']:.0f} s")
     print(f"{'seed':>4}  {'final ' + key:>18}  {'best ' + key:>18}  {'final return':>12}")
     for row in summary["seeds"]:
-        print(f"{row['seed']:>4}  {row['final_' + key]:>18.3f}  {row['best_' + key]:>18.3f}  "
+        seed = summary.get("seed", 0) + row["seed"]  # row["seed"] is the seed's index
+        print(f"{seed:>4}  {row['final_' + key]:>18.3f}  {row['best_' + key]:>18.3f}  "
               f"{row['final_eval_return']:>12.2f}")
     final, best = summary[f"final_{key}"], summary[f"best_{key}"]
     if final:

@@ -362,7 +362,8 @@ def finish(plan: RunPlan, manager, clock: _Clock, save_times: list[float], main:
     config = plan.config
     summary = summarize(read_metrics(plan.run_dir), config.algo, plan.num_seeds)
     summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
-                    "num_seeds": plan.num_seeds, "total_steps": config.total_steps,
+                    "num_seeds": plan.num_seeds, "seed": plan.seed,
+                    "total_steps": config.total_steps,
                     "wall_time": clock.elapsed(),
                     "checkpoint_seconds_mean": float(np.mean(save_times)) if save_times else None,
                     "checkpoint_bytes": checkpoint_bytes})
