@@ -56,7 +56,7 @@ def _train_config(args, algo: str):
         if args.env not in PRESETS:
             raise ConfigError(
                 f"no preset for env {args.env!r}; choose its settings with --preset NAME (one of: "
-                f"{', '.join(PRESETS)}; halfcheetah's suit Brax locomotion) and --set")
+                f"{', '.join(PRESETS)}; halfcheetah's settings suit Brax locomotion) and --set")
         preset = args.env
     overrides = _parse_sets(args.set)
     if args.env is not None and preset != args.env and getattr(args, "demos", None) is None:
