@@ -85,17 +85,25 @@ def _print_summary(summary: dict) -> None:
               f"{best['mean']:>11.3f} +- {best['std']:.3f}")
 
 
+def _resume_dir(args):
+    """The run directory ``--resume [DIR]`` names (``--out`` when DIR is omitted)."""
+    import pathlib
+
+    run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
+    if not str(run_dir) or str(run_dir) == ".":
+        raise ValueError("--resume needs a run directory: --resume DIR or --out DIR")
+    return run_dir
+
+
 def _print_config(args, algo: str) -> int:
     """``--print-config``: the resolved config as JSON (a resumed run's own), then exit."""
     import json
-    import pathlib
 
     from nail_jax.running.run_dir import load_run_config
     from nail_jax.training.config import config_to_dict
 
     if args.resume is not None:
-        run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
-        config = load_run_config(run_dir)["config"]
+        config = load_run_config(_resume_dir(args))["config"]
     else:
         config = _train_config(args, algo)
     print(json.dumps(config_to_dict(config), indent=2))
@@ -115,9 +123,7 @@ def _train(args, algo: str | None = None) -> int:
     distributed.initialize(distributed.host_config_from_env(
         args.coordinator, args.num_processes, args.process_id, args.distributed_auto))
     if args.resume is not None:
-        run_dir = pathlib.Path(args.resume if isinstance(args.resume, str) else args.out or "")
-        if not str(run_dir) or str(run_dir) == ".":
-            raise ValueError("--resume needs a run directory: --resume DIR or --out DIR")
+        run_dir = _resume_dir(args)
         given = [f"--{k}" for k in ("env", "backend", "demos", "preset", "set")
                  if getattr(args, k, None)]
         if given:

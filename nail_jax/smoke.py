@@ -12,14 +12,12 @@ import numpy as np
 from nail_jax.training.config import make_config
 from nail_jax.training.trainer import make_train
 
-EPOCH_ITERATIONS = 50  # vectorised env steps per epoch of the point_mass preset (800 / 16)
-
 
 def smoke_config(iterations: int = 600):
     """The ``point_mass`` preset for ``rl`` with ``iterations`` vectorised env steps after
-    the warm-up (rounded down to whole epochs of 50, at least one)."""
+    the warm-up (rounded down to whole epochs, at least one)."""
     base = make_config("rl", "point_mass")
-    epochs = max(iterations // EPOCH_ITERATIONS, 1)
+    epochs = max(iterations // base.iterations_per_epoch, 1)
     return make_config("rl", "point_mass",
                        {"total_steps": base.warmup_steps + epochs * base.epoch_steps})
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nail_jax.running.run_dir import RunError, read_metrics
+from nail_jax.running.run_dir import RunError, read_metrics, run_metric
 
 
 def curves(run_dir: str | pathlib.Path, key: str,
@@ -57,10 +57,10 @@ def make_figure(run_dirs: Sequence[str | pathlib.Path], labels: Sequence[str] | 
         cfg = json.loads((run_dir / "config.json").read_text())
         algo, env = cfg["config"]["algo"], cfg["config"]["env"]
         label = labels[i] if i < len(labels) else f"{algo} ({run_dir.name})"
-        if algo == "rl":
-            score_key = "eval_return"
-        steps, values = curves(run_dir, "eval_return" if algo == "rl" else "score",
-                               max_steps)
+        key = run_metric(algo)
+        if key != "score":
+            score_key = key
+        steps, values = curves(run_dir, key, max_steps)
         seeds = f"{len(values)} seed" + ("s" if len(values) != 1 else "")
         line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {seeds}")
         ax_score.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,

@@ -114,9 +114,15 @@ def spread(values) -> dict | None:
             "max": float(v.max())} if v.size else None
 
 
+def run_metric(algo: str) -> str:
+    """The metric a run of ``algo`` is judged by: ``score``, or ``eval_return`` for ``rl``
+    (SAC on the env reward has no demonstrations to normalise by)."""
+    return "eval_return" if algo == "rl" else "score"
+
+
 def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
-    """Final and best score (``eval_return`` for ``rl``) per seed, with mean and std."""
-    key = "eval_return" if algo == "rl" else "score"
+    """Final and best :func:`run_metric` per seed, with mean and std."""
+    key = run_metric(algo)
     per_seed = []
     for s in range(num_seeds):
         rows = [r for r in records if r["seed"] == s and r.get(key) is not None]

@@ -38,6 +38,7 @@ from nail_jax.running.run_dir import (
     load_run_config,
     prepare_run_dir,
     read_metrics,
+    run_metric,
     summarize,
 )
 from nail_jax.training.config import TrainConfig, config_to_dict
@@ -319,7 +320,7 @@ def train_epochs(plan: RunPlan, fns: ShardedFunctions, manager, state, start_epo
     config, run_dir = plan.config, plan.run_dir
     save_times: list[float] = []
     writers = _tensorboard_writers(run_dir, plan.num_seeds) if tensorboard and main else []
-    metric_key = "eval_return" if config.algo == "rl" else "score"
+    metric_key = run_metric(config.algo)
     shown = math.nan
     metrics_file = run_dir / "metrics.jsonl" if main else os.devnull
     with (Progress(config.num_epochs, enabled=progress and main, start=start_epoch) as bar,

@@ -25,14 +25,24 @@ _COMMON: Table = {
     "disc.spectral_norm": False, "disc.gradient_penalty": 10.0,
 }
 
+
 # The objective of each algorithm. NAIL's log pi_ref term enters SAC's soft value
 # (sac.reference_kl, see nail_jax/learners/sac.py) at weight sac.kl_weight.
-_NAIL_BOUND: Table = {"algo": "nail", "sac.reference_kl": True, "sac.fixed_alpha": 1.0,
-                      "sac.kl_weight": None, "sac.target_entropy": None}
-_AIL: Table = {"algo": "ail", "sac.reference_kl": False, "sac.fixed_alpha": None,
-               "sac.kl_weight": None, "sac.target_entropy": None}
-_RL: Table = {"algo": "rl", "sac.reference_kl": False, "sac.fixed_alpha": None,
-              "sac.kl_weight": None, "sac.target_entropy": None}
+def _objective(algo: str, reference_kl: bool = False, fixed_alpha: float | None = None,
+               kl_weight: float | None = None, target_entropy: float | None = None) -> Table:
+    """The settings that say what SAC optimises: the algorithm, NAIL's term, the temperature."""
+    return {"algo": algo, "sac.reference_kl": reference_kl, "sac.fixed_alpha": fixed_alpha,
+            "sac.kl_weight": kl_weight, "sac.target_entropy": target_entropy}
+
+
+def _nail_weighted(weight: float) -> Table:
+    """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``."""
+    return _objective("nail", reference_kl=True, kl_weight=weight)
+
+
+_NAIL_BOUND = _objective("nail", reference_kl=True, fixed_alpha=1.0)  # the note's bound
+_AIL = _objective("ail")
+_RL = _objective("rl")
 
 # Brax locomotion, following brax's SAC settings for halfcheetah (64 envs, batch 256,
 # 8 updates per 64 env steps, lr 6e-4, normalised observations).
@@ -63,12 +73,6 @@ def _preset(*shared: Table, **per_algo: Table | tuple[Table, ...]) -> dict[str, 
             for algo, parts in per_algo.items()}
 
 
-def _nail_weighted(weight: float) -> Table:
-    """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``."""
-    return {"algo": "nail", "sac.reference_kl": True, "sac.fixed_alpha": None,
-            "sac.kl_weight": weight, "sac.target_entropy": None}
-
-
 _HOPPER_IMITATION: Table = {"sac.discount": 0.99, "epoch_steps": 2_560}
 
 PRESETS: dict[str, dict[str, Table]] = {
@@ -94,8 +98,7 @@ PRESETS: dict[str, dict[str, Table]] = {
         nail=(_nail_weighted(0.03), {"total_steps": 99_328}),
         ail=(_AIL, {"total_steps": 99_328}),
         # the bundled expert: entropy held at -3 (action noise small beside the 300 N range)
-        rl={"algo": "rl", "sac.reference_kl": False, "sac.fixed_alpha": None,
-            "sac.kl_weight": None, "sac.target_entropy": -3.0, "total_steps": 41_984}),
+        rl=(_objective("rl", target_entropy=-3.0), {"total_steps": 41_984})),
     "halfcheetah": _preset(
         {"env": "halfcheetah", "backend": "spring", "demos": "halfcheetah",
          "epoch_steps": 10_240, "sac.discount": 0.99}, _BRAX_LOCOMOTION,
