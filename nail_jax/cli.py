@@ -5,7 +5,8 @@
                      [--overwrite | --resume [DIR]] [--devices N] [--env-shards K]
                      [--coordinator HOST:PORT --num-processes N --process-id I]
     nail-jax expert  --env E --steps N --out DIR       (train --algo rl)
-    nail-jax collect --expert DIR --episodes K --out FILE.npz [--stochastic]
+    nail-jax collect --expert NAME|FILE|DIR --episodes K --out FILE.npz [--stochastic]
+    nail-jax export  RUN_DIR --out FILE.npz [--seed-index I] [--epoch E]
     nail-jax demos list
     nail-jax plot RUN_DIR [RUN_DIR ...] --out FILE.png
     nail-jax smoke
@@ -148,6 +149,25 @@ def _train(args, algo: str | None = None) -> int:
     return 0
 
 
+def _load_expert(source: str, seed_index: int):
+    """``(ExpertPolicy, env, description)`` of ``--expert``: a run directory (its seed
+    ``seed_index``), an expert file, or a bundled expert's name."""
+    import pathlib
+
+    from nail_jax.data.experts import load_expert, resolve_expert, sha256
+    from nail_jax.envs.registry import make_env
+    from nail_jax.running.run_dir import restore_run
+
+    if pathlib.Path(source).is_dir():
+        run = restore_run(source, seed_index)
+        return run.expert(seed_index), run.trainer.env, {"expert_run": str(source),
+                                                         "expert_seed_index": seed_index}
+    path = resolve_expert(source)
+    expert = load_expert(path)
+    origin = {"expert": str(source), "expert_sha256": sha256(path)}
+    return expert, make_env(expert.env, expert.backend), origin
+
+
 def _collect(args) -> int:
     import jax
     import numpy as np
@@ -155,10 +175,11 @@ def _collect(args) -> int:
     from nail_jax.data.collect import collect_dataset
     from nail_jax.data.datasets import save_dataset
     from nail_jax.envs.evaluate import make_evaluator, random_policy_returns
-    from nail_jax.running.run_dir import restore_run
 
-    run = restore_run(args.expert, args.seed_index)
-    policy, config, env = run.policy(args.seed_index), run.config, run.trainer.env
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be positive, got {args.episodes}")
+    expert, env, origin = _load_expert(args.expert, args.seed_index)
+    policy = expert.policy()
     if args.stochastic:
         def policy_fn(obs, key):
             return policy(obs, key)
@@ -166,24 +187,62 @@ def _collect(args) -> int:
         def policy_fn(obs, key):
             return policy(obs)
     t0 = time.time()
-    data = collect_dataset(env, policy_fn, args.episodes, config.episode_length,
+    trained = {k: expert.metadata.get(k) for k in ("run_command", "env_steps", "eval_return",
+                                                    "wall_time", "epoch", "seed")}
+    data = collect_dataset(env, policy_fn, args.episodes, expert.episode_length,
                            jax.random.PRNGKey(args.seed), metadata={
-                               "env": config.env, "backend": config.backend,
-                               "episode_length": config.episode_length,
-                               "expert_run": str(args.expert),
+                               "env": expert.env, "backend": expert.backend,
+                               "episode_length": expert.episode_length, **origin,
+                               "expert_training": trained,
                                "policy": "stochastic" if args.stochastic else "deterministic",
                                "made_by": "nail-jax " + " ".join(
                                    shlex.quote(a) for a in sys.argv[1:])})
-    evaluate = make_evaluator(env, args.episodes, config.episode_length, absorbing=False)
+    evaluate = make_evaluator(env, args.episodes, expert.episode_length, absorbing=False)
     random_returns = np.asarray(random_policy_returns(
         evaluate, env.action_size, jax.random.PRNGKey(args.seed + 1)), np.float64)
     data.metadata["random_return"] = float(np.mean(random_returns))
     data.metadata["random_episode_returns"] = [float(r) for r in random_returns]
     save_dataset(args.out, data)
-    r = data.metadata["episode_returns"]
-    print(f"wrote {args.out}: {data.num_episodes} episodes, {data.num_steps} steps, "
-          f"return {sum(r) / len(r):.2f} (min {min(r):.2f}, max {max(r):.2f}; uniform random "
-          f"policy {data.metadata['random_return']:.2f}) in {time.time() - t0:.1f} s")
+    meta = data.metadata
+    r = np.asarray(meta["episode_returns"])
+    lengths = _episode_lengths(data)
+    full = int(np.sum(lengths == expert.episode_length))
+    print(f"wrote {args.out}: {data.num_episodes} episodes of {expert.env} ({expert.backend}), "
+          f"{data.num_steps} steps, in {time.time() - t0:.1f} s")
+    print(f"  return {r.mean():.2f} +- {r.std():.2f} (min {r.min():.2f}, max {r.max():.2f}); "
+          f"uniform random policy {meta['random_return']:.2f}")
+    line = (f"  episode length {lengths.min()}-{lengths.max()} (mean {lengths.mean():.1f}); "
+            f"{full} of {data.num_episodes} reach the time limit {expert.episode_length}")
+    if "forward_velocity" in meta:
+        v = np.asarray(meta["episode_forward_velocities"])
+        line += f"; forward velocity {v.mean():.2f} (min {v.min():.2f})"
+    print(line)
+    return 0
+
+
+def _episode_lengths(data):
+    import numpy as np
+
+    from nail_jax.data.datasets import episode_bounds
+
+    bounds = episode_bounds(data)
+    return (bounds[:, 1] - bounds[:, 0]).astype(np.int64)
+
+
+def _export(args) -> int:
+    from nail_jax.data.experts import save_expert
+    from nail_jax.running.run_dir import restore_run
+
+    run = restore_run(args.run, args.seed_index, args.epoch)
+    expert = run.expert(args.seed_index)
+    expert.metadata["made_by"] = "nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = save_expert(args.out, expert)
+    meta = expert.metadata
+    ret = meta["eval_return"]
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB): the {meta['algo']} policy of "
+          f"seed {meta['seed']} at epoch {meta['epoch']} ({meta['env_steps']} env steps"
+          + (f", evaluation return {ret:.2f}" if isinstance(ret, (int, float)) else "")
+          + f") for {meta['env']} ({meta['backend']})")
     return 0
 
 
@@ -219,24 +278,57 @@ def _demos_list(args) -> int:
 
     from nail_jax.data.datasets import episode_returns, load_dataset
     from nail_jax.data.demonstrations import bundled_dir, list_bundled
+    from nail_jax.data.experts import experts_dir, list_bundled_experts, load_expert, sha256
 
+    experts = {name: experts_dir() / f"{name}.npz" for name in list_bundled_experts()}
+    by_hash = {sha256(path): name for name, path in experts.items()}
     names = list_bundled()
     if not names:
         print("no bundled demonstrations")
-        return 0
-    print(f"{'name':<18} {'env/backend':<30} {'episodes':>8} {'steps':>7} "
-          f"{'expert return':>18} {'random return':>14}")
-    for name in names:
-        data = load_dataset(bundled_dir() / f"{name}.npz")
-        meta = data.metadata
-        env = f"{meta.get('env', '?')}/{meta.get('backend', '?')}"
-        returns = np.asarray(meta.get("episode_returns", episode_returns(data)), np.float64)
-        rnd = meta.get("random_return")
-        rnd_text = f"{rnd:.2f}" if isinstance(rnd, (int, float)) else "?"
-        ret_text = f"{returns.mean():.2f} +- {returns.std():.2f}"
-        print(f"{name:<18} {env:<30} {data.num_episodes:>8} {data.num_steps:>7} "
-              f"{ret_text:>18} {rnd_text:>14}")
+    else:
+        print(f"bundled demonstrations ({bundled_dir()}), each from its expert's "
+              "deterministic episodes:")
+        print(f"{'name':<18} {'env/backend':<30} {'episodes':>8} {'steps':>6} "
+              f"{'expert return':>18} {'random':>8} {'lengths':>9} {'fwd vel':>7}  expert policy")
+        made = []
+        for name in names:
+            data = load_dataset(bundled_dir() / f"{name}.npz")
+            meta = data.metadata
+            env = f"{meta.get('env', '?')}/{meta.get('backend', '?')}"
+            returns = np.asarray(meta.get("episode_returns", episode_returns(data)), np.float64)
+            rnd = meta.get("random_return")
+            lengths = _episode_lengths(data)
+            vel = meta.get("forward_velocity")
+            print(f"{name:<18} {env:<30} {data.num_episodes:>8} {data.num_steps:>6} "
+                  f"{f'{returns.mean():.2f} +- {returns.std():.2f}':>18} "
+                  f"{f'{rnd:.2f}' if isinstance(rnd, (int, float)) else '?':>8} "
+                  f"{f'{lengths.min()}-{lengths.max()}':>9} "
+                  f"{f'{vel:.2f}' if isinstance(vel, (int, float)) else '-':>7}  "
+                  f"{_dataset_expert(name, meta, by_hash, experts)}")
+            trained = (meta.get("expert_training") or {}).get("run_command")
+            made.append(f"  {name}: {meta.get('made_by', '?')}")
+            if trained:
+                made.append(f"  {'':<{len(name)}}  expert trained by: {trained}")
+        print("how each was made:")
+        print("\n".join(made))
+    if experts:
+        print(f"bundled expert policies ({experts_dir()}), for nail-jax collect --expert NAME:")
+        print(f"{'name':<18} {'env/backend':<30} {'trained env steps':>17} {'eval return':>12}")
+        for name, path in experts.items():
+            meta = load_expert(path).metadata
+            ret = meta.get("eval_return")
+            print(f"{name:<18} {meta['env'] + '/' + meta['backend']:<30} "
+                  f"{meta.get('env_steps') or '?':>17} "
+                  f"{f'{ret:.2f}' if isinstance(ret, (int, float)) else '?':>12}")
     return 0
+
+
+def _dataset_expert(name: str, meta: dict, by_hash: dict, experts: dict) -> str:
+    """The bundled expert that made a dataset (by its recorded SHA-256), or the bundled expert
+    of the same name retrained with the same command (the one that made it was not kept)."""
+    if meta.get("expert_sha256") in by_hash:
+        return by_hash[meta["expert_sha256"]]
+    return f"{name} (retrained)" if name in experts else "-"
 
 
 def _plot(args) -> int:
@@ -331,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     expert.set_defaults(func=lambda a: _train(a, algo="rl"))
 
     collect = sub.add_parser("collect", help="roll out a trained policy into a dataset")
-    collect.add_argument("--expert", required=True, help="run directory of a trained policy")
+    collect.add_argument("--expert", required=True,
+                         help="a bundled expert's name (see nail-jax demos list), an expert "
+                              "file (nail-jax export), or a run directory")
     collect.add_argument("--episodes", type=int, required=True)
     collect.add_argument("--out", required=True, help="output .npz file")
     collect.add_argument("--stochastic", action="store_true",
@@ -340,6 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--seed-index", type=int, default=0,
                          help="which seed of the expert run to use")
     collect.set_defaults(func=_collect)
+
+    export = sub.add_parser("export", help="write a run's policy to a small expert file")
+    export.add_argument("run", help="run directory")
+    export.add_argument("--out", required=True, help="output .npz file")
+    export.add_argument("--seed-index", type=int, default=0, help="which seed of the run")
+    export.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+    export.set_defaults(func=_export)
 
     evaluate = sub.add_parser(
         "eval", help="re-evaluate a run's checkpoint on many episodes per seed")

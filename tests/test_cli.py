@@ -13,6 +13,8 @@ import pytest
 from nail_jax import cli
 from nail_jax.data.collect import collect_dataset
 from nail_jax.data.datasets import REQUIRED_KEYS, load_dataset, save_dataset
+from nail_jax.data.demonstrations import bundled_dir, list_bundled
+from nail_jax.data.experts import list_bundled_experts, sha256
 from nail_jax.envs.evaluate import make_evaluator
 from nail_jax.envs.registry import make_env
 from nail_jax.running.run_dir import load_policy, read_metrics
@@ -204,6 +206,19 @@ def test_expert_collect_and_load_policy(tmp_path, capsys):
     for key in REQUIRED_KEYS:
         np.testing.assert_array_equal(getattr(loaded, key), getattr(fresh, key))
     assert loaded.metadata == fresh.metadata
+    # The run's policy as an expert file (export) makes the same demonstrations as the run.
+    expert_file = tmp_path / "expert.npz"
+    assert cli.main(["export", str(out), "--out", str(expert_file)]) == 0
+    assert "epoch 2 (96 env steps" in capsys.readouterr().out
+    from_file = tmp_path / "from_file.npz"
+    assert cli.main(["collect", "--expert", str(expert_file), "--episodes", "3",
+                     "--out", str(from_file)]) == 0
+    from_file = load_dataset(from_file)
+    for key in REQUIRED_KEYS:
+        np.testing.assert_array_equal(getattr(from_file, key), getattr(data, key))
+    assert from_file.metadata["expert_sha256"] == sha256(expert_file)
+    assert from_file.metadata["expert_training"]["env_steps"] == 96
+    assert "--steps" in from_file.metadata["expert_training"]["run_command"]
     # A file written by hand with only the required keys (another producer) trains.
     by_hand = tmp_path / "by_hand.npz"
     np.savez(by_hand, **{k: getattr(data, k).astype(np.float64) if k != "terminals"
@@ -215,7 +230,24 @@ def test_expert_collect_and_load_policy(tmp_path, capsys):
 def test_demos_list_shows_bundled(capsys):
     assert cli.main(["demos", "list"]) == 0
     out = capsys.readouterr().out
-    assert "point_mass" in out and "episodes" in out
+    assert "point_mass" in out and "episodes" in out and "how each was made" in out
+    for name in list_bundled():
+        data = load_dataset(bundled_dir() / f"{name}.npz")
+        assert f"  {name}: {data.metadata['made_by']}" in out
+    for name in list_bundled_experts():
+        row = [line for line in out.splitlines() if line.startswith(name + " ")]
+        assert row and row[0].split()[-1] in ("-", name)
+
+
+def test_collect_refuses_an_unknown_expert_and_a_dataset_as_expert(tmp_path, capsys):
+    assert cli.main(["collect", "--expert", "no_such_expert", "--episodes", "2",
+                     "--out", str(tmp_path / "x.npz")]) == 2
+    assert "bundled experts:" in capsys.readouterr().err
+    assert cli.main(["collect", "--expert", str(bundled_dir() / "point_mass.npz"),
+                     "--episodes", "2", "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a nail-jax expert file" in err
+    assert not (tmp_path / "x.npz").exists()
 
 
 @pytest.mark.slow

@@ -82,8 +82,8 @@ def test_overrides_come_last_and_env_names_its_preset(capsys):
 
 
 def test_an_env_without_a_preset_and_ail_with_nails_term_are_refused(capsys):
-    assert cli.main(["train", "--env", "walker2d", "--print-config"]) == 2
-    assert "no preset for env 'walker2d'; choose its settings with --preset" in \
+    assert cli.main(["train", "--env", "humanoid", "--print-config"]) == 2
+    assert "no preset for env 'humanoid'; choose its settings with --preset" in \
         capsys.readouterr().err
     with pytest.raises(ConfigError, match=r"needs algo nail \(make_config\('ail'\)"):
         config_module.validate_config(TrainConfig(algo="ail"))

@@ -30,7 +30,9 @@ def collect_dataset(
         or at the limit (``timeouts``).
       key: PRNG key.
       metadata: extra JSON-able metadata; ``episode_returns`` and ``expert_return`` (their
-        mean, the return of the policy that was rolled out) are added.
+        mean, the return of the policy that was rolled out) are added, and, for envs that
+        report an ``x_velocity`` metric (brax locomotion), ``episode_forward_velocities``
+        (each episode's mean over its steps) and ``forward_velocity`` (their mean).
     """
     k_reset, k_act = jax.random.split(key)
     state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
@@ -43,17 +45,19 @@ def collect_dataset(
             action = jnp.clip(policy_fn(state.obs, k), -1.0, 1.0)
             nxt = step(state, action)
             done = nxt.done > 0
-            out = (state.obs, action, nxt.reward, nxt.obs, done, alive)
+            velocity = nxt.metrics.get("x_velocity", jnp.full(num_episodes, jnp.nan))
+            out = (state.obs, action, nxt.reward, nxt.obs, done, alive, velocity)
             return (nxt, alive & ~done), out
 
         init = (state, jnp.ones(num_episodes, bool))
         _, out = jax.lax.scan(body, init, jax.random.split(key, episode_length))
         return out
 
-    obs, action, reward, next_obs, done, alive = (np.asarray(x) for x in rollout(state, k_act))
+    obs, action, reward, next_obs, done, alive, velocity = (
+        np.asarray(x) for x in rollout(state, k_act))
     rows = {k: [] for k in ("observations", "actions", "rewards", "next_observations",
                             "terminals", "timeouts")}
-    returns = []
+    returns, velocities = [], []
     for e in range(num_episodes):
         valid = alive[:, e]
         n = int(valid.sum())
@@ -70,10 +74,14 @@ def collect_dataset(
         rows["terminals"].append(terminal)
         rows["timeouts"].append(timeout)
         returns.append(float(reward[:n, e].sum()))
+        velocities.append(float(velocity[:n, e].mean()))
     arrays = {k: np.concatenate(v) for k, v in rows.items()}
     meta = dict(metadata or {})
     meta["episode_returns"] = returns
     meta.setdefault("expert_return", float(np.mean(returns)))
+    if np.all(np.isfinite(velocities)):
+        meta["episode_forward_velocities"] = velocities
+        meta["forward_velocity"] = float(np.mean(velocities))
     return Dataset(
         observations=arrays["observations"].astype(np.float32),
         actions=arrays["actions"].astype(np.float32),

@@ -155,23 +155,32 @@ def list_bundled() -> list[str]:
     return sorted(p.stem for p in d.glob("*.npz") if p.is_file())
 
 
-def resolve(name_or_path: str | os.PathLike) -> pathlib.Path:
-    """Turns a file path or a bundled dataset name (with or without ``.npz``) into a path.
-
-    Raises:
-      DemoError: neither an existing file nor a bundled name; lists the bundled names.
-    """
+def resolve_named(name_or_path: str | os.PathLike, folder: pathlib.Path) -> pathlib.Path | None:
+    """An existing file ``name_or_path``, else ``folder/<name>.npz`` for a bare name (with or
+    without ``.npz``) if that file exists, else ``None``."""
     path = pathlib.Path(name_or_path)
     if path.is_file():
         return path
     name = str(name_or_path)
     if os.sep not in name and "/" not in name:
         stem = name[: -len(".npz")] if name.endswith(".npz") else name
-        candidate = bundled_dir() / f"{stem}.npz"
+        candidate = folder / f"{stem}.npz"
         if stem and candidate.is_file():
             return candidate
+    return None
+
+
+def resolve(name_or_path: str | os.PathLike) -> pathlib.Path:
+    """Turns a file path or a bundled dataset name (with or without ``.npz``) into a path.
+
+    Raises:
+      DemoError: neither an existing file nor a bundled name; lists the bundled names.
+    """
+    found = resolve_named(name_or_path, bundled_dir())
+    if found is not None:
+        return found
     bundled = list_bundled()
     raise DemoError(
-        f"{name}: file does not exist and is not a bundled dataset; bundled datasets: "
+        f"{name_or_path}: file does not exist and is not a bundled dataset; bundled datasets: "
         f"{bundled if bundled else 'none'} (in {bundled_dir()})."
     )

@@ -164,6 +164,8 @@ class SAC:
       sample_action: ``(normalizer, policy_params, obs [..., O], key) -> (action, log_prob)``.
       deterministic_action: ``(normalizer, policy_params, obs [..., O]) -> action``.
       log_prob: ``(normalizer, policy_params, obs [..., O], action [..., A]) -> [...]``.
+      act: ``act(policy: PolicySnapshot, obs [..., O], key=None) -> action [..., A]``, a
+        sample, or with ``key=None`` the deterministic ``tanh(mean)``.
     """
 
     policy_network: Network
@@ -173,6 +175,7 @@ class SAC:
     sample_action: Callable[..., tuple[jax.Array, jax.Array]]
     deterministic_action: Callable[..., jax.Array]
     log_prob: Callable[..., jax.Array]
+    act: Callable[..., jax.Array]
 
 
 def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
@@ -205,6 +208,11 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
     def log_prob(normalizer, policy_params, obs, action):
         mean, log_std = policy_net.apply(normalizer, policy_params, obs)
         return tanh_gaussian_log_prob(mean, log_std, action)
+
+    def act(policy: PolicySnapshot, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        if key is None:
+            return deterministic_action(policy.normalizer, policy.params, obs)
+        return sample_action(policy.normalizer, policy.params, obs, key)[0]
 
     def init(key: jax.Array, normalizer: RunningStatistics | None = None) -> SACState:
         k_pi, k_q = jax.random.split(key)
@@ -324,4 +332,5 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         }
         return new_state, metrics
 
-    return SAC(policy_net, q_net, init, update, sample_action, deterministic_action, log_prob)
+    return SAC(policy_net, q_net, init, update, sample_action, deterministic_action, log_prob,
+               act)

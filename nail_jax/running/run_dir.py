@@ -21,11 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.absorbing import augment_obs
 from nail_jax.checks import ArgumentError
+from nail_jax.data.experts import ExpertPolicy
 from nail_jax.learners.sac import PolicySnapshot
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running.parallel import seed_keys
@@ -146,6 +145,7 @@ class RestoredRun:
       trainer, demos: what :func:`nail_jax.training.trainer.build` makes of ``config``.
       epoch: the checkpoint's epoch.
       state: the ``TrainState`` of every seed (leading ``[S]`` axis), on one local device.
+      run_dir, run_info: the run directory and its ``config.json`` (command, seed, ...).
     """
 
     config: TrainConfig
@@ -154,17 +154,35 @@ class RestoredRun:
     epoch: int
     state: Any
 
+    run_dir: pathlib.Path | None = None
+    run_info: dict = dataclasses.field(default_factory=dict)
+
+    def expert(self, seed_index: int = 0) -> ExpertPolicy:
+        """Seed ``seed_index``'s current policy ``pi`` as an :class:`ExpertPolicy` (what
+        ``nail-jax export`` writes), its metadata naming the run, epoch and env steps."""
+        sac_state = jax.tree.map(lambda x: x[seed_index], self.state.sac)
+        config = self.config
+        records = [r for r in read_metrics(self.run_dir) if r.get("seed") == seed_index
+                   and r.get("epoch") == self.epoch] if self.run_dir is not None else []
+        meta = {
+            "env": config.env, "backend": config.backend,
+            "episode_length": config.episode_length, "absorbing": config.absorbing,
+            "obs_size": int(self.trainer.env.observation_size),
+            "action_size": int(self.trainer.env.action_size),
+            "hidden_sizes": list(config.sac.hidden_sizes), "algo": config.algo,
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
+            "run_command": self.run_info.get("command"),
+            "seed": int(self.run_info.get("seed", 0)) + seed_index, "epoch": self.epoch,
+            "env_steps": records[-1]["env_steps"] if records else None,
+            "eval_return": records[-1].get("eval_return") if records else None,
+            "wall_time": records[-1].get("wall_time") if records else None,
+        }
+        return ExpertPolicy(PolicySnapshot(sac_state.normalizer, sac_state.policy_params), meta)
+
     def policy(self, seed_index: int = 0) -> Callable[..., jax.Array]:
         """Seed ``seed_index``'s current policy ``pi`` as a jittable ``policy(obs, key=None)``,
         see :func:`load_policy`."""
-        sac_state = jax.tree.map(lambda x: x[seed_index], self.state.sac)
-        current = PolicySnapshot(sac_state.normalizer, sac_state.policy_params)
-        act, absorbing = self.trainer.act, self.config.absorbing
-
-        def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
-            return act(current, augment_obs(obs, absorbing, jnp), key)
-
-        return policy
+        return self.expert(seed_index).policy()
 
 
 def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
@@ -184,7 +202,7 @@ def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
     init = jax.vmap(trainer.init, in_axes=(0, None))
     abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), demos)
     restored_epoch, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
-    return RestoredRun(config, trainer, demos, restored_epoch, state)
+    return RestoredRun(config, trainer, demos, restored_epoch, state, run_dir, saved)
 
 
 def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):

@@ -109,6 +109,17 @@ PRESETS: dict[str, dict[str, Table]] = {
         {"env": "hopper", "backend": "generalized", "demos": "hopper"}, _BRAX_LOCOMOTION,
         nail=(_nail_weighted(0.03), _HOPPER_IMITATION), ail=(_AIL, _HOPPER_IMITATION),
         rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
+    # walker2d, the other terminating biped, as hopper: generalized backend (on spring its SAC
+    # expert fell after ~170 steps), epochs of 2,560 for imitation, the expert's discount 0.997.
+    "walker2d": _preset(
+        {"env": "walker2d", "backend": "generalized", "demos": "walker2d"}, _BRAX_LOCOMOTION,
+        nail=(_nail_weighted(0.03), _HOPPER_IMITATION), ail=(_AIL, _HOPPER_IMITATION),
+        rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
+    # ant on spring (about 3x the env steps per second of generalized here), as halfcheetah.
+    "ant": _preset(
+        {"env": "ant", "backend": "spring", "demos": "ant", "epoch_steps": 10_240,
+         "sac.discount": 0.99}, _BRAX_LOCOMOTION,
+        nail=_nail_weighted(0.03), ail=_AIL, rl=_RL),
     # The hopper preset until the generalized-backend expert (spring, an expert that falls).
     "hopper_spring": _preset(
         {"env": "hopper", "backend": "spring", "demos": "hopper_spring", "epoch_steps": 2_560,

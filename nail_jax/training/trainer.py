@@ -187,10 +187,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     n_sac = config.sac_updates_per_iteration
     batch = config.batch_size
 
-    def act(policy: PolicySnapshot, obs: jax.Array, key: jax.Array | None) -> jax.Array:
-        if key is None:
-            return sac.deterministic_action(policy.normalizer, policy.params, obs)
-        return sac.sample_action(policy.normalizer, policy.params, obs, key)[0]
+    act = sac.act
 
     def mask_absorbing_action(obs, action):
         return zero_absorbing_action(obs, action) if config.absorbing else action

@@ -1,0 +1,151 @@
+"""The four-task table: AIL against NAIL on halfcheetah, hopper, walker2d and ant (issue 22).
+
+    python experiments/four_tasks.py --tasks walker2d          # train one task (resumable)
+    python experiments/four_tasks.py --tasks ant               # the next
+    python experiments/four_tasks.py --analyse-only            # the table and the figure
+    python experiments/four_tasks.py --tasks ant --seeds 10 --set eval_every=5 \\
+        --out runs/gpu --results experiments/results/four_tasks_gpu   # on a GPU
+
+Each task is its preset (``nail_jax.training.presets.PRESETS``: env, backend, bundled
+demonstrations, 4 trajectories) with the preset's AIL and NAIL, spelled out as the variants
+of ``experiments/ail_vs_nail.py`` in :data:`TASKS` so that a committed run keeps its meaning
+when a preset changes. Runs go to ``OUT/<task>/<variant>`` (the same folders as
+``ail_vs_nail.py``, whose committed 1M-step runs of halfcheetah and hopper are reused);
+a finished run is reused, an interrupted one resumed. ``--set`` adds overrides to every
+run trained now (``eval_every=K`` evaluates every K-th epoch: the sequential evaluation
+dominates on a GPU); a run with another ``eval_every`` has fewer evaluations to summarise.
+
+Reported per task and algorithm, over the epochs up to ``--steps`` (the statistics of
+``ail_vs_nail.py``): final score (mean +- std over seeds), IQM of the final score with a
+95% bootstrap CI, the mean over the last ten evaluations, seeds reaching 0.8, dips (after a
+seed first reaches 0.8, the fraction of its later evaluations below 0.5), the second
+half's discriminator BCE (mean and amplitude, the std over epochs) and the wall time of
+the run (all its seeds, vmapped). Writes ``RESULTS/summary.csv``, ``RESULTS/per_seed.csv``
+and ``RESULTS/four_tasks.png`` (one panel of scores per task) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+from ail_vs_nail import ALGOS, CHECKPOINT_STEPS, per_seed_stats, summarize, write_rows
+
+from nail_jax.running.plotting import curves
+from nail_jax.running.run_dir import read_metrics
+
+from study_runs import fmt, keep_results, train_run
+
+HERE = pathlib.Path(__file__).resolve().parent
+STEPS = 1_003_520
+# task (preset) -> (AIL variant, NAIL variant) of ail_vs_nail.ALGOS with the preset's settings.
+TASKS: dict[str, tuple[str, str]] = {
+    "halfcheetah": ("ail_rerun", "nail_kl0.03"),  # epochs of 10,240; NAIL weight 0.03
+    "hopper": ("ail_epoch2560", "nail_kl0.03_epoch2560"),
+    "walker2d": ("ail_epoch2560", "nail_kl0.03_epoch2560"),
+    "ant": ("ail", "nail_kl0.03"),
+}
+COLUMNS = ["task", "algo", "variant", "seeds", "env_steps", "final_mean", "final_std",
+           "iqm_final", "iqm_ci_low", "iqm_ci_high", "last10_mean", "reached_0.8",
+           "dip_fraction", "bce_mean", "bce_amplitude", "wall_time_s"]
+
+
+def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, steps: int):
+    """``(summary rows, per-seed rows, {algo: run dir})`` of one task's finished runs."""
+    summary, per_seed, runs = [], [], {}
+    for algo, variant in zip(("ail", "nail"), TASKS[task], strict=True):
+        src = keep_results(out / task / variant, results / task / variant)
+        if src is None:
+            src = keep_results(out / task / variant, HERE / "results" / "ail_vs_nail" / task
+                               / variant)
+        records = [r for r in (read_metrics(src) if src else []) if r["env_steps"] <= steps]
+        epoch_steps = int(ALGOS[variant][1]["epoch_steps"])
+        if not records or max(r["env_steps"] for r in records) + epoch_steps <= steps:
+            print(f"{task}/{variant}: not trained to {steps} env steps yet, left out",
+                  file=sys.stderr)
+            continue
+        num_seeds = json.loads((src / "config.json").read_text())["num_seeds"]
+        scored = [r for r in records if r.get("score") is not None]
+        seeds = [per_seed_stats(scored, s) for s in range(num_seeds)]
+        row = summarize(task, variant, seeds)
+        last = max(records, key=lambda r: r["env_steps"])
+        row.update(task=task, algo=algo, variant=variant, wall_time_s=last.get("wall_time"))
+        summary.append(row)
+        per_seed += [{"env": task, "algo": variant, **s} for s in seeds]
+        runs[algo] = src
+    return summary, per_seed, runs
+
+
+def make_figure(task_runs: dict[str, dict[str, pathlib.Path]], steps: int):
+    """One panel per task: each algorithm's mean score over seeds and its min-max band."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * max(1, len(task_runs)), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(task_runs))))
+    for ax, (task, runs) in zip(axes, task_runs.items(), strict=True):
+        for algo, run_dir in runs.items():
+            x, values = curves(run_dir, "score", steps)
+            line = ax.plot(x, np.nanmean(values, 0), label=f"{algo.upper()}, {len(values)} seeds")
+            ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
+                            color=line[0].get_color())
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("normalised score")
+    fig.tight_layout()
+    return fig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=[],
+                        help="tasks to train now (default: none; every task with runs is "
+                             "reported)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--out", default="runs/ail_vs_nail")
+    parser.add_argument("--results", default=str(HERE / "results" / "four_tasks"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra override for the runs trained now (repeatable)")
+    parser.add_argument("--analyse-only", action="store_true")
+    args = parser.parse_args()
+    out, results = pathlib.Path(args.out), pathlib.Path(args.results)
+    extra = dict(item.split("=", 1) for item in args.set)
+    if not args.analyse_only:
+        for task in args.tasks:
+            for variant in TASKS[task]:
+                name, overrides = ALGOS[variant]
+                epoch_steps = int(overrides["epoch_steps"])
+                train_run(out / task / variant, name, task, args.seeds, args.steps,
+                          {**overrides, **extra},
+                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
+    summary, per_seed, task_runs = [], [], {}
+    for task in TASKS:
+        rows, seeds, runs = task_rows(task, out, results, args.steps)
+        summary += rows
+        per_seed += seeds
+        if runs:
+            task_runs[task] = runs
+    if not summary:
+        print("no finished runs to report", file=sys.stderr)
+        return 1
+    results.mkdir(parents=True, exist_ok=True)
+    write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in summary])
+    write_rows(results / "per_seed.csv", per_seed)
+    make_figure(task_runs, args.steps).savefig(results / "four_tasks.png", dpi=110)
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for row in summary:
+        print("| " + " | ".join(fmt(row.get(c)) if c != "wall_time_s" else
+                                fmt(row.get(c), ".0f") for c in COLUMNS) + " |")
+    print(f"\nwrote {results}/summary.csv, per_seed.csv and four_tasks.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
