@@ -6,6 +6,7 @@ signature ``(state, batch, key) -> (state, metrics)`` and composes under
 """
 
 from nail_jax import third_party  # noqa: F401 (first: imports mujoco.mjx before brax does)
+from nail_jax.data.experts import ExpertPolicy, load_expert
 from nail_jax.distributions import (
     tanh_gaussian_log_prob,
     tanh_gaussian_log_prob_pre_tanh,
@@ -50,6 +51,7 @@ from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
 from nail_jax.running.evaluation import evaluate_run
 from nail_jax.running.run_dir import load_policy
 from nail_jax.running.runner import run_training
+from nail_jax.running.safety import DivergenceError, RunStopped, RunWriteError
 from nail_jax.training.config import TrainConfig, make_config
 from nail_jax.training.presets import PRESETS
 from nail_jax.training.trainer import TrainState, make_train, make_trainer
@@ -58,16 +60,21 @@ from nail_jax.types import DiscriminatorBatch, Transition
 __version__ = "0.1.0"
 
 __all__ = [
+    "DivergenceError",
     "PRESETS",
     "PolicySnapshot",
     "TrainConfig",
     "TrainState",
     "evaluate_run",
     "load_policy",
+    "load_expert",
+    "ExpertPolicy",
     "make_config",
     "make_train",
     "make_trainer",
     "run_training",
+    "RunStopped",
+    "RunWriteError",
     "take_snapshot",
     "SAC",
     "Discriminator",

@@ -14,6 +14,9 @@
 Bad input (unknown env, backend, algo, preset or option; demonstrations that do not fit
 the env; non-positive steps; an output directory that already holds a run) ends with a
 one-line ``nail-jax: error: ...`` on stderr and exit code 2, before anything is written.
+A training that diverges ends with one such line and exit code 3, a file or checkpoint
+that cannot be written with exit code 1, and a run stopped by SIGTERM or SIGINT (after
+checkpointing its epoch) with ``nail-jax: stopped by ...`` and exit code 128 + signal.
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ def _train_config(args, algo: str):
         if value is not None:
             overrides[key] = value
     return make_config(algo, preset, overrides)
+
+
+def _command(args) -> str:
+    """The command line this run was given (``main``'s argv, as a shell would need it)."""
+    return "nail-jax " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 def _print_summary(summary: dict) -> None:
@@ -131,6 +139,9 @@ def _train(args, algo: str | None = None) -> int:
             raise ValueError(f"--resume continues the run's saved config; drop {', '.join(given)} "
                              "(only --steps may be given, to extend the run)")
         config = None
+    elif getattr(args, "allow_changed_demos", False):
+        raise ValueError("--allow-changed-demos is for --resume DIR (a new run records the "
+                         "demonstrations it starts on)")
     else:
         config = _train_config(args, algo)
         run_dir = pathlib.Path(args.out or f"runs/{algo}-{config.env}-"
@@ -141,7 +152,8 @@ def _train(args, algo: str | None = None) -> int:
         keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
         total_steps=args.steps if args.resume is not None else None,
         tensorboard=args.tensorboard, devices=args.devices, env_shards=args.env_shards,
-        command="nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        allow_changed_demos=getattr(args, "allow_changed_demos", False),
+        command=_command(args))
     if not summary:  # not process 0 of a multi-host run: it writes nothing
         return 0
     _print_summary(summary)
@@ -163,6 +175,8 @@ def _load_expert(source: str, seed_index: int):
         return run.expert(seed_index), run.trainer.env, {"expert_run": str(source),
                                                          "expert_seed_index": seed_index}
     path = resolve_expert(source)
+    if seed_index != 0:
+        raise ValueError(f"--seed-index picks a seed of a run directory; {source} is one policy")
     expert = load_expert(path)
     origin = {"expert": str(source), "expert_sha256": sha256(path)}
     return expert, make_env(expert.env, expert.backend), origin
@@ -195,8 +209,7 @@ def _collect(args) -> int:
                                "episode_length": expert.episode_length, **origin,
                                "expert_training": trained,
                                "policy": "stochastic" if args.stochastic else "deterministic",
-                               "made_by": "nail-jax " + " ".join(
-                                   shlex.quote(a) for a in sys.argv[1:])})
+                               "made_by": _command(args)})
     evaluate = make_evaluator(env, args.episodes, expert.episode_length, absorbing=False)
     random_returns = np.asarray(random_policy_returns(
         evaluate, env.action_size, jax.random.PRNGKey(args.seed + 1)), np.float64)
@@ -235,7 +248,7 @@ def _export(args) -> int:
 
     run = restore_run(args.run, args.seed_index, args.epoch)
     expert = run.expert(args.seed_index)
-    expert.metadata["made_by"] = "nail-jax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    expert.metadata["made_by"] = _command(args)
     path = save_expert(args.out, expert)
     meta = expert.metadata
     ret = meta["eval_return"]
@@ -382,6 +395,10 @@ def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
                        help="start over in a directory holding a run (the old run is moved aside)")
     group.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
                        help="continue the run in DIR (or --out) from its latest checkpoint")
+    if with_algo:
+        p.add_argument("--allow-changed-demos", action="store_true",
+                       help="with --resume: continue although the demonstration file is not "
+                            "the one the run started on (its SHA-256 differs)")
     p.add_argument("--checkpoint-every", type=int, metavar="K",
                    help="save a checkpoint every K epochs (default 1; a resumed run keeps "
                         "its own)")
@@ -480,7 +497,8 @@ FLAGS = {"num_seeds": "--seeds", "total_steps": "--steps", "run_dir": "--out",
          "checkpoint_every": "--checkpoint-every", "keep_checkpoints": "--keep-checkpoints",
          "num_devices": "--devices", "env_shards": "--env-shards",
          "num_episodes": "--episodes", "coordinator": "--coordinator",
-         "num_processes": "--num-processes", "process_id": "--process-id"}
+         "num_processes": "--num-processes", "process_id": "--process-id",
+         "allow_changed_demos": "--allow-changed-demos"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -488,18 +506,32 @@ def main(argv: list[str] | None = None) -> int:
     from nail_jax.data.datasets import DemoError
     from nail_jax.running.checkpoint import CheckpointError
     from nail_jax.running.run_dir import RunError
+    from nail_jax.running.safety import DivergenceError, RunStopped, RunWriteError
     from nail_jax.training.config import ConfigError
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         argv = ["train"]
     args = build_parser().parse_args(argv)
+    args.argv = list(argv)
     try:
         return args.func(args)
+    except DivergenceError as e:  # summary.json holds the epochs before
+        print(f"nail-jax: error: {e}", file=sys.stderr)
+        return 3
+    except RunStopped as e:  # its epoch is checkpointed
+        print(f"nail-jax: {e}", file=sys.stderr)
+        return e.exit_code
+    except RunWriteError as e:
+        print(f"nail-jax: error: {e}", file=sys.stderr)
+        return 1
     except (ConfigError, DemoError, RunError, CheckpointError, ValueError) as e:
         message = e.worded(FLAGS) if isinstance(e, ArgumentError) else str(e)
         print(f"nail-jax: error: {message}", file=sys.stderr)
         return 2
+    except OSError as e:  # a write outside a run's files (eval, collect, export, plot)
+        print(f"nail-jax: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ root (a few minutes; about 15 s per entry on a 2-core CPU):
     python tests/mutation_check.py            # all entries
     python tests/mutation_check.py 3 12       # entries by number
 
-The working tree is not touched: the tracked files are copied to a temporary directory and
-imported from there. Not a pytest module (no ``test_`` prefix): CI does not run it.
+The working tree is not touched: the tracked (and new, not ignored) files are copied to a
+temporary directory and imported from there. Not a pytest module (no ``test_`` prefix): CI
+does not run it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 E2E = "tests/test_absorbing_end_to_end.py::"
+SAFE = "tests/test_safety.py::"
 
 # (number and bug, file, text, replacement, tests that must fail)
 MUTATIONS = [
@@ -114,12 +116,43 @@ MUTATIONS = [
      'reward = r_nail = nail_reward(log_r, log_pi_ref)',
      'reward = r_nail = ail_reward(log_r)',
      [E2E + 'test_sac_trains_on_the_relabelled_rewards']),
+    ('23 literal log pi_ref unmasked in the absorbing state', 'nail_jax/training/trainer.py',
+     'return jnp.where(live_weight(obs) > 0, log_pi_ref, 0.0)',
+     'return log_pi_ref',
+     [E2E + 'test_sac_trains_on_the_relabelled_rewards']),
+    ('24 evaluator adds 0 * nan (the old float mask)', 'nail_jax/envs/evaluate.py',
+     'ret = ret + jnp.where(alive, nxt.reward, 0.0)\n'
+     '            alive = alive & ~(nxt.done > 0)\n'
+     '            return t + 1, nxt, alive, ret\n\n'
+     '        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes, bool),',
+     'ret = ret + alive * nxt.reward\n'
+     '            alive = alive * (1.0 - (nxt.done > 0))\n'
+     '            return t + 1, nxt, alive, ret\n\n'
+     '        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes),',
+     ['tests/test_envs.py::test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan']),
+    ('25 divergence check on seed 0 only', 'nail_jax/running/safety.py',
+     'checks = [(k, ~np.isfinite(floating[k]), False) for k in training]',
+     'checks = [(k, ~np.isfinite(floating[k][:1]), False) for k in training]',
+     [SAFE + 'test_divergence_names_the_first_seed_of_vmapped_seeds']),
+    ('26 stop waits for --checkpoint-every', 'nail_jax/running/runner.py',
+     '                if stopping and not saved:\n',
+     '                if False:\n',
+     [SAFE + 'test_sigterm_checkpoints_the_epoch_in_flight_and_resume_is_bit_exact']),
+    ('27 failed metrics append not cut back', 'nail_jax/running/runner.py',
+     'os.ftruncate(fd, size)',
+     'size',
+     [SAFE + 'test_a_metrics_write_that_fails_halfway_is_cut_back']),
+    ('28 demonstrations fingerprint not compared', 'nail_jax/running/runner.py',
+     '    if recorded == now["demos_sha256"]:\n',
+     '    if True:\n',
+     [SAFE + 'test_resume_refuses_changed_demonstrations_naming_both_fingerprints']),
 ]
 
 
 def _copy_tree(dest: pathlib.Path) -> None:
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    # Tracked files and new ones not ignored: the working tree as it would be committed.
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ time out. On the run's own replay, and on the batches its discriminator and SAC 
   large enough there that keeping them would show);
 - the expert data carries one absorbing pair per terminated demonstration episode;
 - the rewards SAC trained on are the relabelled ones (eq. 3, or eq. 8 with
-  ``sac.reference_kl=false``), row by row.
+  ``sac.reference_kl=false``, its ``log pi_ref`` 0 in the absorbing state), row by row.
 """
 
 import jax
@@ -203,20 +203,34 @@ def test_td_targets_drop_soft_terms_where_next_state_is_absorbing(run):
 
 
 def test_sac_trains_on_the_relabelled_rewards(run):
+    """Row by row: AIL and NAIL train SAC on ``-log r`` (eq. 3); literal NAIL on eq. 8,
+    ``-log r + log pi_ref(a|s)``, with ``log pi_ref`` 0 where ``s`` is the absorbing state:
+    ``pi_ref`` is never trained there and no action is taken there in the task, so keeping
+    it would add about ``E[log pi_ref] / (1 - gamma)`` to the value of terminating (the
+    default path drops it the same way). Catches unrelabelled rewards and the unmasked
+    ``log pi_ref`` (or one masked on ``s'``)."""
     algo, config, trainer, _, _, records = run
     n_sac = config.sac_updates_per_iteration
     assert len(records.sac) == n_sac * len(records.disc) > 0
     disc_net = make_discriminator(5, 2, config.disc).network
     sac = make_sac(5, 2, config.sac, absorbing=True)
+    absorbing_rows = 0
     for i, (state, batch, _) in enumerate(records.sac):
         _, disc_state = records.disc[i // n_sac]  # the iteration's updated discriminator
-        action = batch.action * (1.0 - _flag(batch.obs))[:, None]
+        live = 1.0 - _flag(batch.obs)
+        action = batch.action * live[:, None]
         log_r = disc_net.apply(disc_state.normalizer, disc_state.params, batch.obs, action)
         want = -np.asarray(log_r)  # eq. 3
         if algo == "nail_literal":  # eq. 8: + log pi_ref(a|s) in the replayed reward
             ref = state.reference
-            want = want + np.asarray(sac.log_prob(ref.normalizer, ref.params, batch.obs,
-                                                  batch.action))
+            log_ref = np.asarray(sac.log_prob(ref.normalizer, ref.params, batch.obs,
+                                              batch.action))
+            want = want + np.where(live > 0, log_ref, 0.0)
+            rows = live == 0
+            absorbing_rows += int(rows.sum())
+            # Not vacuous: the unmasked log pi_ref there would change those rewards.
+            assert np.all(np.abs(log_ref[rows]) > 1e-3)
         np.testing.assert_allclose(batch.reward, want, rtol=1e-4, atol=1e-4)
+    assert algo != "nail_literal" or absorbing_rows > 0
     # The env reward (-distance, <= 0) is gone: some relabelled rewards are positive.
     assert np.any(np.concatenate([b.reward for _, b, _ in records.sac]) > 0)

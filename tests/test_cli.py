@@ -120,6 +120,20 @@ def test_existing_run_is_refused_and_kept(tmp_path, capsys):
     (["train", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
     (["train", "--keep-checkpoints", "-1"], "--keep-checkpoints must be at least 1"),
     (["train", "--set", "eval_every=0"], "eval_every must be positive"),
+    # Values that would train on nan or diverge at the first update, refused before compiling.
+    (["train", "--set", "sac.critic_learning_rate=nan"],
+     "sac.critic_learning_rate must be a finite number, got nan"),
+    (["train", "--set", "disc.learning_rate=inf"], "disc.learning_rate must be a finite number"),
+    (["train", "--set", "sac.reward_scale=-1e999"], "sac.reward_scale must be a finite number"),
+    (["train", "--set", "sac.policy_learning_rate=-3e-4"],
+     "sac.policy_learning_rate must be >= 0, got -0.0003"),
+    (["train", "--set", "sac.discount=1.01"], "sac.discount must be in [0, 1], got 1.01"),
+    (["train", "--set", "sac.discount=-0.5"], "sac.discount must be in [0, 1]"),
+    (["train", "--set", "sac.tau=0"], "sac.tau must be in (0, 1], got 0.0"),
+    (["train", "--set", "sac.tau=1.5"], "sac.tau must be in (0, 1]"),
+    (["train", "--set", "sac.fixed_alpha=0"], "sac.fixed_alpha must be positive"),
+    (["train", "--set", "disc.gradient_penalty=-10"], "disc.gradient_penalty must be >= 0"),
+    (["train", "--set", "num_envs=inf"], "cannot parse num_envs='inf' as int"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -236,7 +250,7 @@ def test_demos_list_shows_bundled(capsys):
         assert f"  {name}: {data.metadata['made_by']}" in out
     for name in list_bundled_experts():
         row = [line for line in out.splitlines() if line.startswith(name + " ")]
-        assert row and row[0].split()[-1] in ("-", name)
+        assert row and row[0].endswith((f"  {name}", f"  {name} (retrained)"))
 
 
 def test_collect_refuses_an_unknown_expert_and_a_dataset_as_expert(tmp_path, capsys):

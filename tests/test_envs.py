@@ -128,6 +128,60 @@ def test_evaluator_stopping_early_gives_the_fixed_length_returns():
     assert np.any(want < 40) and np.any(want == 40), want
 
 
+class _NanAfterTheEnd:
+    """``env`` whose reward is ``nan`` on a step taken after the episode ended (an env
+    stepped past its termination may return anything), and, with ``nan_at``, at step
+    ``nan_at`` of every episode."""
+
+    def __init__(self, env, nan_at=None):
+        self.env, self.nan_at = env, nan_at
+
+    def reset(self, key):
+        state = self.env.reset(key)
+        return state.replace(info={"t": jnp.zeros((), jnp.int32)})
+
+    def step(self, state, action):
+        nxt = self.env.step(state, action)
+        reward = jnp.where(state.done > 0, jnp.nan, nxt.reward)
+        if self.nan_at is not None:
+            reward = jnp.where(state.info["t"] == self.nan_at, jnp.nan, reward)
+        return nxt.replace(reward=reward, info={"t": state.info["t"] + 1})
+
+
+def _towards_goal_noisy(obs, k):
+    return jnp.clip(_towards_goal(obs) + 2.0 * jax.random.normal(k, (obs.shape[0], 2)),
+                    -1.0, 1.0)
+
+
+def test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan():
+    """Episodes end at different steps and the loop goes on until all have ended (and,
+    vmapped, until those of every key have): the steps after an episode's end must add
+    exactly 0 to its return. With ``alive * reward`` an env that returns nan there made
+    the whole return nan (0 * nan). The returns equal the clean env's bit for bit."""
+    env = make_env("point_mass_terminating")
+    keys = jax.random.split(jax.random.PRNGKey(3), 4)
+    for stop in (True, False):
+        clean, nan_after = (make_evaluator(task, num_episodes=6, episode_length=40,
+                                           absorbing=False, stop_early=stop)
+                            for task in (env, _NanAfterTheEnd(env)))
+        want = jax.jit(jax.vmap(lambda k, f=clean: f(_towards_goal_noisy, k)))(keys)
+        got = jax.jit(jax.vmap(lambda k, f=nan_after: f(_towards_goal_noisy, k)))(keys)
+        assert np.all(np.isfinite(got))
+        np.testing.assert_array_equal(got, want)
+    steps = jax.jit(jax.vmap(lambda k: make_evaluator(_Counting(env), 6, 40, False)(
+        _towards_goal_noisy, k)))(keys)
+    assert np.any(steps < 40), "no episode ended early: the test would be vacuous"
+
+
+def test_a_nan_reward_in_a_live_episode_makes_its_return_nan():
+    """A nan reward at step 2 of episodes that never terminate is not dropped: the returns
+    are nan (the driver then reports the environment as diverged)."""
+    env = make_env("point_mass")
+    evaluate = make_evaluator(_NanAfterTheEnd(env, nan_at=2), 3, 40, absorbing=False)
+    returns = evaluate(_towards_goal_noisy, jax.random.PRNGKey(0))
+    assert np.all(np.isnan(returns))
+
+
 def test_unknown_env_and_backend():
     with pytest.raises(ValueError, match="unknown env 'nope'.*halfcheetah"):
         make_env("nope")

@@ -64,3 +64,42 @@ def test_reading_checkpoints_logs_nothing(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == []
     logging.getLogger("absl").warning("Given directory is read only: a later record")
     assert len(caplog.records) == 1
+
+
+def test_a_failed_checkpoint_write_prints_no_thread_tracebacks(tmp_path, capfd, monkeypatch):
+    """On a full disk orbax's writer threads each log the exception that ``save`` then
+    raises, with a traceback, and tensorstore prints "Event loop is closed" tracebacks
+    (about 60 lines on the point mass); the driver reports the exception in one line, so
+    what reaches file descriptor 2 during a failed save is dropped. After a successful save
+    it is passed on, nothing lost."""
+    import logging
+    import os
+
+    import jax.numpy as jnp
+    import orbax.checkpoint as ocp
+
+    from nail_jax.running import checkpoint as ckpt
+
+    real = ocp.CheckpointManager.save
+
+    def failing_save(self, step, *args, **kwargs):
+        logging.getLogger("absl").error("_SignalingThread.run() raised an exception: ...")
+        os.write(2, b"RuntimeError: Event loop is closed\n")
+        raise ValueError("RESOURCE_EXHAUSTED: No space left on device")
+
+    def noisy_save(self, step, *args, **kwargs):
+        os.write(2, b"a line a successful save printed\n")
+        return real(self, step, *args, **kwargs)
+
+    manager = ckpt.make_manager(tmp_path, keep=2)
+    monkeypatch.setattr(ocp.CheckpointManager, "save", failing_save)
+    capfd.readouterr()
+    with pytest.raises(ValueError, match="RESOURCE_EXHAUSTED"):
+        ckpt.save(manager, 1, {"x": jnp.arange(4.0)}, {})
+    assert capfd.readouterr().err == ""
+    monkeypatch.setattr(ocp.CheckpointManager, "save", noisy_save)
+    ckpt.save(manager, 2, {"x": jnp.arange(4.0)}, {})
+    assert capfd.readouterr().err == "a line a successful save printed\n"
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"  # fd 2 is back
+    manager.close()

@@ -194,6 +194,20 @@ def test_bad_configs_are_reported():
     ("ail", {"disc_updates_per_iteration": 0}, "algo ail needs disc_updates_per_iteration"),
     ("ail", {"sac.reference_kl": True}, "sac.reference_kl .* needs algo nail"),
     ("nail", {"replay_capacity": 8}, "replay_capacity must hold at least one step"),
+    *[("nail", {f"sac.{name}": float("nan")}, f"sac.{name} must be a finite number, got nan")
+      for name in ("policy_learning_rate", "critic_learning_rate", "alpha_learning_rate",
+                   "discount", "tau", "reward_scale", "init_alpha", "fixed_alpha",
+                   "target_entropy", "kl_weight")],
+    *[("nail", {f"disc.{name}": float("inf")}, f"disc.{name} must be a finite number, got inf")
+      for name in ("learning_rate", "gradient_penalty")],
+    *[("nail", {name: -1e-4}, f"{name} must be >= 0, got -0.0001") for name in (
+        "sac.policy_learning_rate", "sac.critic_learning_rate", "sac.alpha_learning_rate",
+        "disc.learning_rate", "disc.gradient_penalty")],
+    ("nail", {"sac.discount": 1.5}, r"sac.discount must be in \[0, 1\], got 1.5"),
+    ("nail", {"sac.tau": 0.0}, r"sac.tau must be in \(0, 1\], got 0.0"),
+    ("nail", {"sac.init_alpha": -1.0}, "sac.init_alpha must be positive"),
+    ("nail", {"sac.n_critics": 0}, "sac.n_critics must be at least 1"),
+    ("nail", {"sac.hidden_sizes": (16, 0)}, "sac.hidden_sizes must be positive layer sizes"),
 ])
 def test_each_invalid_config_names_its_field(algo, overrides, message):
     with pytest.raises(ConfigError, match=message):

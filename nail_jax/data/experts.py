@@ -155,16 +155,14 @@ def _check_params(params: Any, meta: dict, source: str) -> None:
                               f"metadata needs {tuple(spec.shape)}")
 
 
-def load_expert(path: str | os.PathLike) -> ExpertPolicy:
-    """Reads and checks an expert file (never unpickles).
+def load_expert(name_or_path: str | os.PathLike) -> ExpertPolicy:
+    """Reads and checks an expert file, or a bundled expert by name (never unpickles).
 
     Raises:
-      ExpertError: the file is missing, not an ``.npz``, lacks metadata or keys, holds
-        non-finite numbers, or its params do not fit the network its metadata describes.
+      ExpertError: no such file or bundled expert, not an ``.npz``, no metadata or keys,
+        non-finite numbers, or params that do not fit the network the metadata describes.
     """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ExpertError(f"{path}: expert file does not exist")
+    path = resolve_expert(name_or_path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

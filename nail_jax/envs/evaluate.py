@@ -21,6 +21,11 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
     episode has ended (under ``vmap``, every episode of every batch member); without it, it
     runs all ``episode_length`` steps (a ``scan``, which reverse-mode autodiff can go
     through). The returns are the same: step ``t`` acts on the same key either way.
+
+    An episode's steps after its end add exactly 0, whatever the env returns there (even
+    ``nan``); a non-finite reward of a live step makes that episode's return non-finite,
+    and the driver stops the run on it (the environment diverged; see
+    :mod:`nail_jax.running.safety`).
     """
     v_reset = jax.vmap(env.reset)
     v_step = jax.vmap(env.step)
@@ -32,17 +37,20 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
 
         def running(carry):
             t, _, alive, _ = carry
-            return (t < episode_length) & jnp.any(alive > 0)
+            return (t < episode_length) & jnp.any(alive)
 
         def body(carry):
             t, state, alive, ret = carry
             action = policy_fn(augment_obs(state.obs, absorbing, jnp), keys[t])
             nxt = v_step(state, action)
-            ret = ret + alive * nxt.reward
-            alive = alive * (1.0 - (nxt.done > 0))
+            # An ended episode adds exactly 0: a select, not ``alive * reward`` (an env
+            # stepped past its end may return nan, and 0 * nan is nan).
+            ret = ret + jnp.where(alive, nxt.reward, 0.0)
+            alive = alive & ~(nxt.done > 0)
             return t + 1, nxt, alive, ret
 
-        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
+        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes, bool),
+                jnp.zeros(num_episodes))
         if stop_early:
             return jax.lax.while_loop(running, body, init)[3]
         return jax.lax.scan(lambda c, _: (body(c), None), init, None, episode_length)[0][3]

@@ -11,8 +11,15 @@ multi-host run) and can be restored onto any device layout that splits the seeds
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import pathlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -56,11 +63,54 @@ def _drop_read_only_notice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Given directory is read only")
 
 
+@contextlib.contextmanager
+def _holding_stderr() -> Iterator[None]:
+    """File descriptor 2 goes to a temporary file inside the context; what was written
+    there is passed on to stderr after a success and dropped after an exception.
+
+    On a failed write (a full disk) orbax's writer threads each log the exception the save
+    then raises, with a traceback, and tensorstore's callbacks print more ("Event loop is
+    closed") for a moment after it; the caller reports the exception in one line."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            if not ok:
+                time.sleep(0.5)  # the other writer threads fail and print too
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            os.close(real)
+            if ok:
+                held.seek(0)
+                text = held.read().decode(errors="replace")
+                if text:
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
+
+
 def save(manager: ocp.CheckpointManager, epoch: int, state: Any, meta: dict) -> None:
-    """Saves ``state`` (any pytree of arrays) and JSON ``meta`` as checkpoint ``epoch``."""
-    manager.save(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-    manager.wait_until_finished()
+    """Saves ``state`` (any pytree of arrays) and JSON ``meta`` as checkpoint ``epoch``.
+
+    A failed write (a full disk: tensorstore's ``ValueError: RESOURCE_EXHAUSTED ...``)
+    raises here, the checkpoints saved before untouched; the tracebacks orbax and
+    tensorstore print of that same failure from their threads are dropped (see
+    :func:`_holding_stderr`)."""
+    with _holding_stderr():
+        manager.save(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+        manager.wait_until_finished()
+
+
+def discard_unfinished(run_dir: str | pathlib.Path, epoch: int) -> None:
+    """Removes what a failed save of checkpoint ``epoch`` left behind (orbax's temporary
+    directory), freeing its space; complete checkpoints are never touched."""
+    for path in checkpoint_dir(run_dir).glob(f"{epoch}.orbax-checkpoint-tmp*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def latest_epoch(run_dir: str | pathlib.Path) -> int | None:

@@ -29,6 +29,7 @@ from jax.sharding import PartitionSpec as P
 
 from nail_jax.checks import ArgumentError
 from nail_jax.training.config import TrainConfig
+from nail_jax.training.trainer import learner_health
 
 SEED_AXIS, ENV_AXIS = "seed", "env"
 
@@ -115,6 +116,14 @@ def barrier(name: str) -> None:
     """Waits until every process gets here (nothing for a single process)."""
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"nail_jax: {name}")
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true on any process (``flag`` itself for a single process): every
+    process gets the same answer, so all stop at the same epoch."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag, bool))))
 
 
 def choose_devices(num_seeds: int, available: int, env_shards: int = 1) -> int:
@@ -244,6 +253,9 @@ class ShardedFunctions:
       abstract_state: shapes and dtypes of the stacked train state.
       config: the trainer's config.
       mesh: the device mesh.
+      health: ``health(state) -> {part: [S] bool}``, whether each learned part of each
+        seed's state is finite (:func:`nail_jax.training.trainer.learner_health`); call it
+        before ``run_epoch`` donates ``state``.
     """
 
     init: Callable
@@ -254,6 +266,7 @@ class ShardedFunctions:
     abstract_state: Any
     config: TrainConfig
     mesh: Any
+    health: Callable
 
     def evaluates(self, epoch: int) -> jax.Array:
         """``run_epoch``'s ``evaluate`` for epoch ``epoch`` (1-based), on every device."""
@@ -297,5 +310,7 @@ def make_sharded_functions(trainer, demos, mesh, keys) -> ShardedFunctions:
                                num_seeds)
     run_epoch = jax.jit(lambda state, demos, evaluate: batched_epoch(state, (demos, evaluate)),
                         out_shardings=(shardings, by_seed), donate_argnums=0)
+    batched_health = over_seeds(lambda state, _: learner_health(state), num_seeds)
+    health = jax.jit(lambda state: batched_health(state, None), out_shardings=by_seed)
     return ShardedFunctions(init, run_epoch, keys, demos, shardings, abstract,
-                            trainer.config, mesh)
+                            trainer.config, mesh, health)

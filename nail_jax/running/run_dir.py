@@ -1,9 +1,11 @@
 """A run directory: its files, reading them back, and a run rebuilt from its checkpoint.
 
 Files in the run directory (written by :func:`nail_jax.running.runner.run_training`):
-  config.json    the full config, seeds, and the command that started the run
+  config.json    the full config, seeds, the command that started the run, and the
+                 demonstration file with its SHA-256 (checked on resume)
   metrics.jsonl  one JSON object per epoch and seed
   summary.json   final and best score (or return, for ``rl``) per seed, mean and spread
+                 (after a divergence: of the epochs before, and what diverged)
   checkpoints/   orbax checkpoints of the whole state (see :mod:`nail_jax.running.checkpoint`)
 
 What reads a run (evaluation, plotting, collecting demonstrations from an expert) imports

@@ -10,16 +10,19 @@ resumed run's ``config.json``, into a :class:`RunPlan`), :func:`build_functions`
 and demonstrations, jitted and sharded), :func:`open_run_dir` (``config.json``),
 :func:`restore_or_init` (the state to start from), :func:`train_epochs` (the epoch loop:
 ``metrics.jsonl``, checkpoints, progress) and :func:`finish` (``summary.json``). The run
-directory's files are described in :mod:`nail_jax.running.run_dir`.
+directory's files are described in :mod:`nail_jax.running.run_dir`; how a run fails
+safely (divergence, stop signals, failed writes) in :mod:`nail_jax.running.safety`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import pathlib
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from nail_jax.data.demonstrations import resolve as resolve_demos
+from nail_jax.data.experts import sha256
 from nail_jax.files import write_json_atomic, write_jsonl_atomic
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running import parallel
@@ -41,6 +46,14 @@ from nail_jax.running.run_dir import (
     run_metric,
     summarize,
 )
+from nail_jax.running.safety import (
+    DivergenceError,
+    RunStopped,
+    RunWriteError,
+    StopSignals,
+    find_divergence,
+    writing,
+)
 from nail_jax.training.config import TrainConfig, config_to_dict
 from nail_jax.training.trainer import build
 
@@ -51,6 +64,10 @@ def _to_python(x) -> float | int:
         return int(x)
     v = float(x)
     return v if math.isfinite(v) else None  # JSON has no NaN
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 class Progress:
@@ -129,6 +146,8 @@ def run_training(
     log: Callable[[str], None] = print,
     devices: int | None = None,
     env_shards: int = 1,
+    allow_changed_demos: bool = False,
+    handle_signals: bool = True,
 ) -> dict:
     """Trains ``num_seeds`` seeds of ``config`` into ``run_dir``; returns the summary.
 
@@ -147,12 +166,23 @@ def run_training(
     may resume on another device count. In a multi-host run only process 0 writes files
     (the other processes return ``{}``).
 
+    The demonstration file's SHA-256 is kept in ``config.json``; a resumed run whose file
+    has changed is refused unless ``allow_changed_demos``. With ``handle_signals`` (in the
+    main thread) a SIGTERM or SIGINT lets the epoch in flight finish, checkpoints it and
+    raises :class:`~nail_jax.running.safety.RunStopped`; a second one ends the process at
+    once (:class:`~nail_jax.running.safety.StopSignals`).
+
     Raises RunError (:class:`~nail_jax.running.run_dir.RunArgumentError` for a bad
     argument, named as here), ConfigError, DemoError, CheckpointError or DistributedError,
-    all before anything is written when the input is bad.
+    all before anything is written when the input is bad; after that
+    :class:`~nail_jax.running.safety.DivergenceError` when a metric or learned parameter
+    is not finite (that epoch is not saved; ``summary.json`` holds the epochs before),
+    ``RunStopped``, or :class:`~nail_jax.running.safety.RunWriteError` when a file or
+    checkpoint cannot be written (those written before are kept).
     """
     plan = resolve_run(config, pathlib.Path(run_dir), num_seeds, seed, resume, overwrite,
-                       checkpoint_every, keep_checkpoints, total_steps, command)
+                       checkpoint_every, keep_checkpoints, total_steps, command,
+                       allow_changed_demos)
     # Everything that can fail on bad input (devices, env, demonstrations) fails here,
     # before the run directory is touched and before anything compiles.
     try:
@@ -162,14 +192,27 @@ def run_training(
                                         num_devices="devices") from None
     main = parallel.is_main_process()
     log = log if main else _silent
+    for note in plan.notes:
+        log(note)
     fns = build_functions(plan, mesh)
     open_run_dir(plan, fns, overwrite, main, log)
     manager = ckpt.make_manager(plan.run_dir, keep=plan.keep_checkpoints)
     t_start = time.time()
-    start_epoch, state, elapsed_before = restore_or_init(plan, fns, main, log)
-    clock = _Clock(t_start, elapsed_before)
-    save_times = train_epochs(plan, fns, manager, state, start_epoch, clock, main,
-                              progress=progress, tensorboard=tensorboard)
+    save_times: list[float] = []
+    try:
+        start_epoch, state, elapsed_before = restore_or_init(plan, fns, main, log)
+        clock = _Clock(t_start, elapsed_before)
+        signals = StopSignals(plan.run_dir) if handle_signals else None
+        with signals or contextlib.nullcontext():
+            train_epochs(plan, fns, manager, state, start_epoch, clock, main,
+                         progress=progress, tensorboard=tensorboard, signals=signals,
+                         save_times=save_times, log=log)
+    except DivergenceError as e:
+        e.summary = finish(plan, manager, clock, save_times, main, diverged=e)
+        raise
+    except BaseException:
+        manager.close()
+        raise
     return finish(plan, manager, clock, save_times, main)
 
 
@@ -185,7 +228,10 @@ class RunPlan:
       resume: whether the run continues from its latest checkpoint.
       checkpoint_every, keep_checkpoints: checkpoint cadence and how many are kept.
       run_info: what ``config.json`` holds (the device layout is added by
-        :func:`open_run_dir`).
+        :func:`open_run_dir`), with the demonstration file and its SHA-256
+        (``demos_file``, ``demos_sha256``) for ``nail`` and ``ail``.
+      notes: lines for the log (e.g. a resumed run whose demonstrations were not
+        fingerprinted).
     """
 
     run_dir: pathlib.Path
@@ -196,13 +242,54 @@ class RunPlan:
     checkpoint_every: int
     keep_checkpoints: int
     run_info: dict
+    notes: tuple[str, ...] = ()
+
+
+def demos_fingerprint(config: TrainConfig) -> dict:
+    """``{"demos_file", "demos_sha256"}`` of the demonstration file ``config.demos`` names
+    (``{}`` for ``rl``, which has none). Raises DemoError when there is no such file."""
+    if config.algo == "rl":
+        return {}
+    path = resolve_demos(config.demos)
+    return {"demos_file": str(path), "demos_sha256": sha256(path)}
+
+
+def check_demos(saved: dict, config: TrainConfig, allow_changed: bool) -> tuple[dict, list[str]]:
+    """``(config.json updates, notes)`` for resuming the run of ``saved`` (its
+    ``config.json``) on the demonstrations as they are now.
+
+    Raises RunArgumentError when the file's SHA-256 is not the recorded one, unless
+    ``allow_changed``; then the new one is recorded (the old in ``demos_sha256_earlier``).
+    A run from before fingerprints were kept resumes with a note, and gets one.
+    """
+    now = demos_fingerprint(config)
+    if not now:
+        return {}, []
+    recorded = saved.get("demos_sha256")
+    if recorded is None:
+        return now, [f"note: {config.demos!r} has no recorded fingerprint in config.json (a "
+                     f"run from before they were kept); resuming on {now['demos_file']} as "
+                     f"it is now, sha256 {now['demos_sha256']}, recorded from here on"]
+    if recorded == now["demos_sha256"]:
+        return now, []
+    change = (f"the demonstrations {now['demos_file']} changed since the run started: sha256 "
+              f"{now['demos_sha256']}, but config.json recorded {recorded}")
+    if not allow_changed:
+        raise RunArgumentError(
+            f"{change}; restore the file the run trained on, or pass {{allow_changed_demos}} "
+            "to continue on the new data on purpose", "allow_changed_demos",
+            allow_changed_demos="allow_changed_demos=True")
+    earlier = [*saved.get("demos_sha256_earlier", []), recorded]
+    return {**now, "demos_sha256_earlier": earlier}, [f"note: {change}; continuing on the "
+                                                      "new data (allow_changed_demos)"]
 
 
 def resolve_run(config: TrainConfig | None, run_dir: pathlib.Path, num_seeds: int, seed: int,
                 resume: bool, overwrite: bool, checkpoint_every: int | None,
                 keep_checkpoints: int | None, total_steps: int | None,
-                command: str | None) -> RunPlan:
-    """Checks the arguments and the run directory (changing nothing); see :func:`run_training`."""
+                command: str | None, allow_changed_demos: bool = False) -> RunPlan:
+    """Checks the arguments, the run directory and, on resume, the demonstrations'
+    fingerprint (changing nothing); see :func:`run_training`."""
     if num_seeds < 1:
         raise RunArgumentError(f"{{num_seeds}} must be at least 1, got {num_seeds}",
                                "num_seeds")
@@ -222,17 +309,19 @@ def resolve_run(config: TrainConfig | None, run_dir: pathlib.Path, num_seeds: in
         num_seeds, seed = saved["num_seeds"], saved["seed"]
         checkpoint_every = checkpoint_every or saved.get("checkpoint_every", 1)
         keep_checkpoints = keep_checkpoints or saved.get("keep_checkpoints", 2)
+        demos, notes = check_demos(saved, config, allow_changed_demos)
         run_info = {**saved, "config": config_to_dict(config),
                     "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                    "resumed_with": [*saved.get("resumed_with", []), command]}
+                    "resumed_with": [*saved.get("resumed_with", []), command], **demos}
     else:
         check_run_dir(run_dir, overwrite)
         checkpoint_every, keep_checkpoints = checkpoint_every or 1, keep_checkpoints or 2
         run_info = {"config": config_to_dict(config), "num_seeds": num_seeds, "seed": seed,
                     "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-                    "command": command}
+                    "command": command, **demos_fingerprint(config)}
+        notes = []
     return RunPlan(run_dir, config, num_seeds, seed, resume, checkpoint_every,
-                   keep_checkpoints, run_info)
+                   keep_checkpoints, run_info, tuple(notes))
 
 
 def build_functions(plan: RunPlan, mesh) -> ShardedFunctions:
@@ -249,11 +338,13 @@ def open_run_dir(plan: RunPlan, fns: ShardedFunctions, overwrite: bool, main: bo
     run_info = {**plan.run_info, "layout": parallel.describe(fns.mesh)}
     parallel.barrier("checked run dir")
     if not plan.resume and main:
-        moved = prepare_run_dir(plan.run_dir, overwrite)
+        with writing(f"the run directory {plan.run_dir}"):
+            moved = prepare_run_dir(plan.run_dir, overwrite)
         if moved:
             log(f"moved the previous run in {plan.run_dir} to {moved}")
     if main:
-        write_json_atomic(plan.run_dir / "config.json", run_info)
+        with writing(f"{plan.run_dir / 'config.json'}", "; the run's files are as they were"):
+            write_json_atomic(plan.run_dir / "config.json", run_info)
     parallel.barrier("prepared run dir")
 
 
@@ -265,7 +356,8 @@ def restore_or_init(plan: RunPlan, fns: ShardedFunctions, main: bool,
     if not plan.resume:
         state = fns.init(fns.keys, fns.demos)
         if main:
-            write_jsonl_atomic(run_dir / "metrics.jsonl", [])
+            with writing(f"{run_dir / 'metrics.jsonl'}"):
+                write_jsonl_atomic(run_dir / "metrics.jsonl", [])
         log(f"training {config.algo} on {config.env} ({config.backend}) for "
             f"{config.total_steps} env steps x {num_seeds} seed(s), {config.num_epochs} epochs "
             f"on {parallel.describe(fns.mesh)} -> {run_dir}")
@@ -281,7 +373,8 @@ def restore_or_init(plan: RunPlan, fns: ShardedFunctions, main: bool,
                                             shardings=fns.shardings)
     kept = [r for r in read_metrics(run_dir) if r["epoch"] <= start_epoch]
     if main:
-        write_jsonl_atomic(run_dir / "metrics.jsonl", kept)
+        with writing(f"{run_dir / 'metrics.jsonl'}", "; the run's files are as they were"):
+            write_jsonl_atomic(run_dir / "metrics.jsonl", kept)
     log(f"resuming {run_dir} from epoch {start_epoch} of {config.num_epochs}")
     return start_epoch, state, float(meta.get("elapsed", 0.0))
 
@@ -313,67 +406,138 @@ def epoch_records(metrics: dict, num_seeds: int, epoch: int, epoch_time: float,
 
 def train_epochs(plan: RunPlan, fns: ShardedFunctions, manager, state, start_epoch: int,
                  clock: _Clock, main: bool, progress: bool = True,
-                 tensorboard: bool = False) -> list[float]:
+                 tensorboard: bool = False, signals: StopSignals | None = None,
+                 save_times: list[float] | None = None,
+                 log: Callable[[str], None] = _silent) -> list[float]:
     """Runs epochs ``start_epoch + 1 .. num_epochs``: appends their records to
     ``metrics.jsonl`` (and TensorBoard), checkpoints every ``plan.checkpoint_every`` epochs
-    and at the last, shows progress. Returns the seconds each checkpoint save took."""
+    and at the last, shows progress. Returns the seconds each checkpoint save took (also
+    appended to ``save_times``).
+
+    After each epoch's records: a non-finite metric or learned part raises
+    :class:`DivergenceError` (that epoch is not saved); a stop signal seen by ``signals``
+    checkpoints the epoch and raises :class:`RunStopped` (but the last: the run finishes);
+    a failed write raises :class:`RunWriteError`.
+    """
     config, run_dir = plan.config, plan.run_dir
-    save_times: list[float] = []
+    save_times = [] if save_times is None else save_times
     writers = _tensorboard_writers(run_dir, plan.num_seeds) if tensorboard and main else []
     metric_key = run_metric(config.algo)
     shown = math.nan
-    metrics_file = run_dir / "metrics.jsonl" if main else os.devnull
-    with (Progress(config.num_epochs, enabled=progress and main, start=start_epoch) as bar,
-          open(metrics_file, "a") as out):
-        for epoch in range(start_epoch, config.num_epochs):
-            t0 = time.time()
-            state, metrics = fns.run_epoch(state, fns.demos, fns.evaluates(epoch + 1))
-            metrics = parallel.to_host(metrics)  # the only thing gathered
-            now = time.time()
-            elapsed = clock.elapsed(now)
-            for record in epoch_records(metrics, plan.num_seeds, epoch + 1, now - t0,
-                                        elapsed):
-                out.write(json.dumps(record) + "\n")
-                if writers:
+    metrics_path = run_dir / "metrics.jsonl"
+    fd = os.open(metrics_path, os.O_WRONLY | os.O_APPEND) if main else None
+    if signals is not None:
+        signals.epoch_in_flight = start_epoch + 1
+    try:
+        with Progress(config.num_epochs, enabled=progress and main, start=start_epoch) as bar:
+            for epoch in range(start_epoch, config.num_epochs):
+                done = epoch + 1
+                t0 = time.time()
+                state, metrics = fns.run_epoch(state, fns.demos, fns.evaluates(done))
+                # The only things gathered: the metrics and one flag per learned part.
+                metrics, health = parallel.to_host((metrics, fns.health(state)))
+                now = time.time()
+                elapsed = clock.elapsed(now)
+                records = epoch_records(metrics, plan.num_seeds, done, now - t0, elapsed)
+                if fd is not None:
+                    _append_records(fd, records, metrics_path)
+                for record in records if writers else ():
                     _write_scalars(writers[record["seed"]], record)
-            out.flush()
-            done = epoch + 1
-            if done % plan.checkpoint_every == 0 or done == config.num_epochs:
-                t_save = time.time()
-                ckpt.save(manager, done, state, {"num_seeds": plan.num_seeds, "elapsed": elapsed,
-                                                 "config": config_to_dict(config),
-                                                 "layout": parallel.describe(fns.mesh)})
-                save_times.append(time.time() - t_save)
-            if config.evaluates(done):  # else the bar keeps the last evaluation's value
-                shown = np.nanmean(np.asarray(metrics[metric_key], np.float64))
-            bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} {shown:.3f}",
-                       elapsed)
-    for writer in writers:
-        writer.close()
+                diverged = find_divergence(metrics, health, bool(config.evaluates(done)), done,
+                                           plan.seed, manager.latest_step(), run_dir)
+                if diverged is not None:
+                    raise diverged
+                saved = done % plan.checkpoint_every == 0 or done == config.num_epochs
+                if saved:
+                    t_save = time.time()
+                    _save_checkpoint(plan, fns, manager, done, state, elapsed, main)
+                    save_times.append(time.time() - t_save)
+                # After the save: a signal that came during it stops the run here too.
+                stopping = signals is not None and parallel.any_process(
+                    signals.stop_requested(done + 1))
+                if stopping and not saved:
+                    t_save = time.time()
+                    _save_checkpoint(plan, fns, manager, done, state, elapsed, main)
+                    save_times.append(time.time() - t_save)
+                if config.evaluates(done):  # else the bar keeps the last evaluation's value
+                    shown = np.nanmean(np.asarray(metrics[metric_key], np.float64))
+                bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} "
+                                 f"{shown:.3f}", elapsed)
+                if stopping and done < config.num_epochs:
+                    raise RunStopped(signals.signum or signal.SIGTERM, done, run_dir)
+                if stopping:
+                    log(f"nail-jax: the stop signal came in the last epoch ({done}); the run "
+                        "is complete")
+    finally:
+        if fd is not None:
+            os.close(fd)
+        for writer in writers:
+            writer.close()
     return save_times
 
 
-def finish(plan: RunPlan, manager, clock: _Clock, save_times: list[float], main: bool) -> dict:
+def _append_records(fd: int, records: list[dict], path: pathlib.Path) -> None:
+    """Appends ``records`` as JSON lines to the file open as ``fd`` (``O_APPEND``); a
+    failed write is cut back to the records before and raises RunWriteError."""
+    data = memoryview("".join(json.dumps(r) + "\n" for r in records).encode())
+    size = os.fstat(fd).st_size
+    try:
+        with writing(f"{path}", "; its earlier records are kept"):
+            while data:
+                data = data[os.write(fd, data):]
+    except RunWriteError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
+def _save_checkpoint(plan: RunPlan, fns: ShardedFunctions, manager, epoch: int, state,
+                     elapsed: float, main: bool) -> None:
+    """Saves checkpoint ``epoch``; a failed save raises RunWriteError, its unfinished
+    directory removed and the earlier checkpoints kept."""
+    try:
+        ckpt.save(manager, epoch, state, {"num_seeds": plan.num_seeds, "elapsed": elapsed,
+                                          "config": config_to_dict(plan.config),
+                                          "layout": parallel.describe(fns.mesh)})
+    except Exception as e:  # orbax and tensorstore raise OSError, ValueError, ... on a full disk
+        if main:
+            ckpt.discard_unfinished(plan.run_dir, epoch)
+        latest = ckpt.latest_epoch(plan.run_dir)
+        kept = (f"the earlier checkpoints are kept (latest: epoch {latest}); continue after "
+                f"fixing it with: nail-jax train --resume {plan.run_dir}" if latest is not None
+                else "no earlier checkpoint was saved")
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise RunWriteError(f"could not save checkpoint {epoch} in "
+                            f"{ckpt.checkpoint_dir(plan.run_dir)} ({type(e).__name__}: "
+                            f"{first}); {kept}") from e
+
+
+def finish(plan: RunPlan, manager, clock: _Clock, save_times: list[float], main: bool,
+           diverged: DivergenceError | None = None) -> dict:
     """Closes the checkpoint manager and, on process 0, writes and returns ``summary.json``
-    (``{}`` on the other processes)."""
+    (``{}`` on the other processes). After a divergence it summarises the epochs before
+    it, and ``diverged`` says what diverged where (:meth:`DivergenceError.as_dict`)."""
     manager.close()
     checkpoint_bytes = ckpt.size_bytes(plan.run_dir)  # on every process: orbax syncs hosts
     if not main:
         return {}
     config = plan.config
-    summary = summarize(read_metrics(plan.run_dir), config.algo, plan.num_seeds)
+    records = read_metrics(plan.run_dir)
+    if diverged is not None:
+        records = [r for r in records if r["epoch"] < diverged.epoch]
+    summary = summarize(records, config.algo, plan.num_seeds)
     summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
                     "num_seeds": plan.num_seeds, "seed": plan.seed,
                     "total_steps": config.total_steps,
                     "wall_time": clock.elapsed(),
                     "checkpoint_seconds_mean": float(np.mean(save_times)) if save_times else None,
                     "checkpoint_bytes": checkpoint_bytes})
-    write_json_atomic(plan.run_dir / "summary.json", summary)
+    if diverged is not None:
+        summary["diverged"] = diverged.as_dict()
+    with writing(f"{plan.run_dir / 'summary.json'}",
+                 "; the run's other files and its checkpoints are kept"):
+        write_json_atomic(plan.run_dir / "summary.json", summary)
     return summary
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 def _tensorboard_writers(run_dir: pathlib.Path, num_seeds: int) -> list:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -143,7 +144,39 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"sac.kl_weight must be >= 0, got {config.sac.kl_weight}")
     if config.replay_capacity < config.num_envs:
         raise ConfigError("replay_capacity must hold at least one step of every env")
+    _check_learner_values(config)
     return config
+
+
+def _check_learner_values(config: TrainConfig) -> None:
+    """The learners' numbers: finite, and in range where a value outside makes no sense
+    (they would train on nan, or diverge, at the first update)."""
+    for group in ("sac", "disc"):
+        for field in dataclasses.fields(getattr(config, group)):
+            value = getattr(getattr(config, group), field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{group}.{field.name} must be a finite number, got {value}")
+            if field.name == "hidden_sizes" and (not value or min(value) < 1):
+                raise ConfigError(f"{group}.hidden_sizes must be positive layer sizes, got "
+                                  f"{','.join(map(str, value)) or 'none'}")
+    sac, disc = config.sac, config.disc
+    for name, value in (("sac.policy_learning_rate", sac.policy_learning_rate),
+                        ("sac.critic_learning_rate", sac.critic_learning_rate),
+                        ("sac.alpha_learning_rate", sac.alpha_learning_rate),
+                        ("disc.learning_rate", disc.learning_rate),
+                        ("disc.gradient_penalty", disc.gradient_penalty)):
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+    if not 0.0 <= sac.discount <= 1.0:
+        raise ConfigError(f"sac.discount must be in [0, 1], got {sac.discount}")
+    if not 0.0 < sac.tau <= 1.0:
+        raise ConfigError(f"sac.tau must be in (0, 1], got {sac.tau}")
+    for name, value in (("sac.init_alpha", sac.init_alpha), ("sac.fixed_alpha", sac.fixed_alpha)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be positive (the temperature is kept as its log), "
+                              f"got {value}")
+    if sac.n_critics < 1:
+        raise ConfigError(f"sac.n_critics must be at least 1, got {sac.n_critics}")
 
 
 def _field_types(cls) -> dict[str, Any]:

@@ -65,6 +65,33 @@ class TrainState:
     random_return: jax.Array
 
 
+# ``run_epoch``'s metrics that are ``nan`` by design in an epoch without an evaluation.
+EVALUATION_METRICS = ("eval_return", "eval_return_std", "score")
+# Training metrics in the order an iteration computes them (discriminator, rewards, critic,
+# actor, temperature), as name prefixes: of several non-finite metrics, the first in this
+# order is the nearest to the cause (a nan critic makes a nan actor loss in the same step).
+METRIC_FLOW = ("disc_", "reward_", "log_pi_ref", "critic_loss", "q_mean", "target_mean",
+               "actor_loss", "entropy", "alpha")
+
+
+def learner_health(state: TrainState) -> dict[str, jax.Array]:
+    """``{part: [] bool}``: whether each learned part of one seed's state holds only finite
+    numbers: ``policy_params``, ``q_params``, ``target_q_params``, ``log_alpha``,
+    ``disc_params`` and, with normalisation, ``normalizer`` (not the replay buffer: cheap,
+    a reduction over the parameters). Vmap it over seeds."""
+    parts = {"policy_params": state.sac.policy_params, "q_params": state.sac.q_params,
+             "target_q_params": state.sac.target_q_params, "log_alpha": state.sac.log_alpha,
+             "disc_params": state.disc.params}
+    if state.sac.normalizer is not None:
+        parts["normalizer"] = state.sac.normalizer
+
+    def finite(tree) -> jax.Array:
+        leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+    return {name: finite(tree) for name, tree in parts.items()}
+
+
 @flax.struct.dataclass
 class DemoPairs:
     """Demonstration ``(s, a)`` pairs on device, the discriminator's expert class:
@@ -246,12 +273,27 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             e_obs, mask_absorbing_action(e_obs, e_act))
         return disc.update(disc_state, d_batch, k_upd)
 
+    def reference_log_prob(reference: PolicySnapshot, obs, action):
+        """``[N]`` ``log pi_ref(a|s)`` of ``obs [N, O']``, ``action [N, A]``; 0 where ``s`` is
+        the absorbing state.
+
+        No action is taken there in the real task and ``pi_ref`` is never trained there, so
+        its log-prob is no reward: kept, it would add about ``E[log pi_ref] / (1 - gamma)`` to
+        the value of terminating. The same mask as SAC's soft terms at an absorbing ``s'``
+        (:func:`nail_jax.learners.sac.make_sac`, ``absorbing=True``).
+        """
+        log_pi_ref = sac.log_prob(reference.normalizer, reference.params, obs, action)
+        if not config.absorbing:
+            return log_pi_ref
+        return jnp.where(live_weight(obs) > 0, log_pi_ref, 0.0)  # exactly 0, even for inf
+
     def relabel(transitions: Transition, disc_state, reference: PolicySnapshot):
         """Rewards from the current discriminator and ``pi_ref`` (note eq. 3 and 8).
 
         NAIL with ``sac.reference_kl`` (the default) trains on ``-log r`` here and SAC adds
         the ``log pi_ref`` term in its soft value; with ``reference_kl=False`` the full
-        eq. 8 reward is put on the replay transitions. ``transitions`` holds all the
+        eq. 8 reward is put on the replay transitions, its ``log pi_ref`` 0 in the absorbing
+        state (:func:`reference_log_prob`). ``transitions`` holds all the
         iteration's SAC batches (``[n_sac * batch]``); where ``log pi_ref`` is only a metric
         (``log_pi_ref``, ``reward_nail``) it is computed on the first batch of them.
         """
@@ -261,12 +303,11 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
                                mask_absorbing_action(transitions.obs, transitions.action))
         r_ail = ail_reward(log_r)
         if config.algo == "nail" and not config.sac.reference_kl:  # eq. 8 in the replay reward
-            log_pi_ref = sac.log_prob(reference.normalizer, reference.params, transitions.obs,
-                                      transitions.action)
+            log_pi_ref = reference_log_prob(reference, transitions.obs, transitions.action)
             reward = r_nail = nail_reward(log_r, log_pi_ref)
         else:  # log pi_ref is only logged: one SAC batch's worth of it is enough
-            log_pi_ref = sac.log_prob(reference.normalizer, reference.params,
-                                      transitions.obs[:batch], transitions.action[:batch])
+            log_pi_ref = reference_log_prob(reference, transitions.obs[:batch],
+                                            transitions.action[:batch])
             reward, r_nail = r_ail, nail_reward(log_r[:batch], log_pi_ref)
         metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
                    "log_pi_ref": jnp.mean(log_pi_ref), "reward_used": jnp.mean(reward)}
