@@ -414,7 +414,7 @@ def test_bad_sidecar(tmp_path):
 
 # Observation and action sizes of each env with bundled demonstrations.
 ENV_SIZES = {"halfcheetah": (17, 6), "hopper": (11, 3), "inverted_pendulum": (4, 1),
-             "point_mass": (4, 2)}
+             "point_mass": (4, 2), "walker2d": (17, 6), "ant": (27, 8)}
 
 
 @pytest.mark.parametrize("name", list_bundled())
@@ -434,7 +434,7 @@ def test_bundled_datasets_are_what_their_metadata_says(name):
     assert np.all(lengths <= meta["episode_length"])
     ends = np.cumsum(lengths) - 1
     np.testing.assert_array_equal(data.timeouts[ends], lengths == meta["episode_length"])
-    assert {"halfcheetah", "hopper", "point_mass"} <= set(list_bundled())
+    assert {"halfcheetah", "hopper", "walker2d", "ant", "point_mass"} <= set(list_bundled())
 
 
 def test_resolve_paths_and_bundled_names(tmp_path, monkeypatch):
