@@ -9,6 +9,7 @@ temporary file is removed and ``path`` is left as it was.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -51,3 +52,9 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
 def write_jsonl_atomic(path: str | os.PathLike, records: list[dict]) -> None:
     """Writes ``records`` as JSON lines (one object per line) to ``path`` atomically."""
     write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes: the fingerprint datasets keep of the expert file they
+    came from, and runs of the demonstration file they train on."""
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()

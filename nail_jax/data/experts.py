@@ -26,7 +26,6 @@ with ``nail-jax export`` (:meth:`nail_jax.running.run_dir.RestoredRun.expert`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import pathlib
@@ -42,7 +41,7 @@ from flax import traverse_util
 from nail_jax.absorbing import augment_obs
 from nail_jax.data.datasets import METADATA_KEY, DemoError
 from nail_jax.data.demonstrations import bundled_dir, resolve_named
-from nail_jax.files import write_atomic
+from nail_jax.files import sha256, write_atomic  # noqa: F401 (sha256: re-exported)
 from nail_jax.learners.sac import PolicySnapshot, SACConfig, make_sac
 from nail_jax.normalization import RunningStatistics
 
@@ -198,11 +197,6 @@ def load_expert(name_or_path: str | os.PathLike) -> ExpertPolicy:
             raise ExpertError(f"{path}: observation statistics must be [{width}] vectors")
         normalizer = RunningStatistics(*(jnp.asarray(arrays[k]) for k in keys))
     return ExpertPolicy(PolicySnapshot(normalizer, params), meta)
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (datasets record the expert file they came from)."""
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 def experts_dir() -> pathlib.Path:

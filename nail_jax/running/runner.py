@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from nail_jax.data.demonstrations import resolve as resolve_demos
-from nail_jax.data.experts import sha256
-from nail_jax.files import write_json_atomic, write_jsonl_atomic
+from nail_jax.files import sha256, write_json_atomic, write_jsonl_atomic
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running import parallel
 from nail_jax.running.parallel import ShardedFunctions
