@@ -2,6 +2,7 @@
 
     python experiments/four_tasks.py --tasks walker2d          # train one task (resumable)
     python experiments/four_tasks.py --tasks ant               # the next
+    python experiments/four_tasks.py --tasks ant --algos nail  # one algorithm (two processes)
     python experiments/four_tasks.py --analyse-only            # the table and the figure
     python experiments/four_tasks.py --tasks ant --seeds 10 --set eval_every=5 \\
         --out runs/gpu --results experiments/results/four_tasks_gpu   # on a GPU
@@ -106,6 +107,9 @@ def main() -> int:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=[],
                         help="tasks to train now (default: none; every task with runs is "
                              "reported)")
+    parser.add_argument("--algos", nargs="+", choices=("ail", "nail"), default=["ail", "nail"],
+                        help="algorithms to train now (default both, one after the other; "
+                             "two processes with one each share a 2-core CPU better)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--out", default="runs/ail_vs_nail")
@@ -118,7 +122,9 @@ def main() -> int:
     extra = dict(item.split("=", 1) for item in args.set)
     if not args.analyse_only:
         for task in args.tasks:
-            for variant in TASKS[task]:
+            for algo, variant in zip(("ail", "nail"), TASKS[task], strict=True):
+                if algo not in args.algos:
+                    continue
                 name, overrides = ALGOS[variant]
                 epoch_steps = int(overrides["epoch_steps"])
                 train_run(out / task / variant, name, task, args.seeds, args.steps,
