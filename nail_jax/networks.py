@@ -6,7 +6,8 @@ statistics ``normalizer`` (or not at all when it is ``None``) before the MLP.
 - policy:        ``apply(normalizer, params, obs [..., O]) -> (mean, log_std)``, each ``[..., A]``
 - twin Q:        ``apply(normalizer, params, obs [..., O], action [..., A]) -> q [..., n_critics]``
 - discriminator: ``apply(normalizer, variables, obs [..., O], action [..., A]) -> logit [...]``;
-  the logit estimates ``log r(s, a) = log Q_pi(s, a) / P(s, a)`` (note eq. 2).
+  the logit estimates ``log r(s, a) = log Q_pi(s, a) / P(s, a)`` (note eq. 2); state-only,
+  ``apply(normalizer, variables, obs [..., O], next_obs [..., O])`` estimates ``log r(s, s')``.
 """
 
 from __future__ import annotations
@@ -93,11 +94,11 @@ class _DiscriminatorModule(nn.Module):
 
 
 def _check_inputs(obs: jax.Array, obs_size: int, action: jax.Array | None = None,
-                  action_size: int | None = None) -> None:
+                  action_size: int | None = None, name: str = "action") -> None:
     check_shape(obs, (..., obs_size), "obs")
     if action is not None:
-        check_shape(action, (..., action_size), "action")
-        check_same_leading({"obs": obs, "action": action}, obs.ndim - 1)
+        check_shape(action, (..., action_size), name)
+        check_same_leading({"obs": obs, name: action}, obs.ndim - 1)
 
 
 def make_policy_network(
@@ -157,22 +158,33 @@ def make_discriminator_network(
     action_size: int,
     hidden_sizes: Sequence[int] = (256, 256),
     spectral_norm: bool = False,
+    state_only: bool = False,
 ) -> DiscriminatorNetwork:
-    """Discriminator MLP over ``(s, a)``: ``apply(...) -> logit = log r(s, a)`` (note eq. 2)."""
+    """Discriminator MLP: ``apply(...) -> logit = log r`` (note eq. 2).
+
+    Over ``(s, a)``: ``apply(normalizer, variables, obs [..., O], action [..., A])``. With
+    ``state_only`` over ``(s, s')`` (imitation from observations): the second input is the
+    next observation ``[..., O]``, normalised like ``obs``, and ``action_size`` is unused.
+    """
     module = _DiscriminatorModule(tuple(hidden_sizes), spectral_norm)
+    second_size = obs_size if state_only else action_size
+
+    def prepare(normalizer, obs, second):
+        _check_inputs(obs, obs_size, second, second_size, "next_obs" if state_only else "action")
+        if state_only:
+            return normalize(normalizer, obs), normalize(normalizer, second)
+        return normalize(normalizer, obs), second
 
     def init(key: jax.Array):
-        return module.init(key, jnp.zeros((1, obs_size)), jnp.zeros((1, action_size)))
+        return module.init(key, jnp.zeros((1, obs_size)), jnp.zeros((1, second_size)))
 
-    def apply(normalizer: RunningStatistics | None, params, obs: jax.Array, action: jax.Array):
-        _check_inputs(obs, obs_size, action, action_size)
-        return module.apply(params, normalize(normalizer, obs), action)
+    def apply(normalizer: RunningStatistics | None, params, obs: jax.Array, second: jax.Array):
+        return module.apply(params, *prepare(normalizer, obs, second))
 
-    def apply_and_update(normalizer, params, obs: jax.Array, action: jax.Array):
-        _check_inputs(obs, obs_size, action, action_size)
+    def apply_and_update(normalizer, params, obs: jax.Array, second: jax.Array):
         logit, updates = module.apply(
-            params, normalize(normalizer, obs), action, update_stats=True, mutable=["batch_stats"]
-        )
+            params, *prepare(normalizer, obs, second), update_stats=True,
+            mutable=["batch_stats"])
         return logit, updates.get("batch_stats", {})
 
     return DiscriminatorNetwork(init, apply, apply_and_update)

@@ -45,9 +45,13 @@ class DiscriminatorBatch:
       policy_action: ``[B, action_size]`` policy actions.
       expert_obs: ``[B, obs_size]`` demonstration states (class "real", label 0).
       expert_action: ``[B, action_size]`` demonstration actions.
+      policy_next_obs, expert_next_obs: ``[B, obs_size]`` the states that followed, for a
+        state-only discriminator (``(s, s')`` pairs); ``None`` otherwise.
     """
 
     policy_obs: jax.Array
     policy_action: jax.Array
     expert_obs: jax.Array
     expert_action: jax.Array
+    policy_next_obs: jax.Array | None = None
+    expert_next_obs: jax.Array | None = None

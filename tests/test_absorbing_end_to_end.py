@@ -14,7 +14,10 @@ time out. On the run's own replay, and on the batches its discriminator and SAC 
   large enough there that keeping them would show);
 - the expert data carries one absorbing pair per terminated demonstration episode;
 - the rewards SAC trained on are the relabelled ones (eq. 3, or eq. 8 with
-  ``sac.reference_kl=false``, its ``log pi_ref`` 0 in the absorbing state), row by row.
+  ``sac.reference_kl=false``, its ``log pi_ref`` 0 in the absorbing state, or AIL's FAIRL
+  form), row by row;
+- a state-only discriminator sees ``(s, s')`` on both sides, ``s'`` absorbing after a
+  termination and in the absorbing state.
 """
 
 import jax
@@ -28,6 +31,7 @@ from nail_jax.data.datasets import Dataset, save_dataset
 from nail_jax.distributions import tanh_gaussian_log_prob_pre_tanh, tanh_gaussian_sample_pre_tanh
 from nail_jax.envs.toy import PointMass
 from nail_jax.learners.discriminator import make_discriminator
+from nail_jax.learners.rewards import REWARDS
 from nail_jax.learners.sac import make_sac
 from nail_jax.training.config import make_config
 from nail_jax.training.trainer import make_trainer, prepare_demonstrations
@@ -66,7 +70,7 @@ def _config(algo, demos_path, **extra):
         "warmup_steps": WARMUP, "total_steps": TOTAL, "batch_size": 32,
         "replay_capacity": TOTAL, "sac_updates_per_iteration": 2, "num_eval_episodes": 2,
         "sac.hidden_sizes": (16, 16), "disc.hidden_sizes": (16, 16), **extra}
-    return make_config("nail" if algo.startswith("nail") else algo, "point_mass", overrides)
+    return make_config(algo.split("_")[0], "point_mass", overrides)
 
 
 def _run(config, monkeypatch):
@@ -79,7 +83,8 @@ def _run(config, monkeypatch):
     return trainer, expert, jax.tree.map(np.asarray, state), records
 
 
-ALGOS = {"ail": {}, "nail": {}, "nail_literal": {"sac.reference_kl": False}}
+ALGOS = {"ail": {}, "nail": {}, "nail_literal": {"sac.reference_kl": False},
+         "ail_fairl_state_only": {"reward": "fairl", "disc.state_only": True}}
 
 
 @pytest.fixture(scope="module", params=[
@@ -149,6 +154,37 @@ def test_expert_side_has_one_absorbing_pair_per_terminated_episode(run, demos):
     np.testing.assert_array_equal(obs[absorbing], np.tile([0, 0, 0, 0, 1], (absorbing.sum(), 1)))
     np.testing.assert_array_equal(action[absorbing], 0.0)
     np.testing.assert_array_equal(obs[~absorbing, :4], data.observations)
+    # The states that follow, for a state-only discriminator: the absorbing state after a
+    # termination and after itself, the recorded next observation otherwise.
+    nxt = np.asarray(expert.next_obs)
+    ends = np.zeros(len(obs), bool)
+    ends[:data.num_steps] = data.terminals
+    np.testing.assert_array_equal(nxt[absorbing | ends],
+                                  np.tile([0, 0, 0, 0, 1], ((absorbing | ends).sum(), 1)))
+    live = ~(absorbing | ends)
+    np.testing.assert_array_equal(nxt[live, :4], data.next_observations[live[:data.num_steps]])
+    np.testing.assert_array_equal(_flag(nxt[live]), 0.0)
+
+
+def test_state_only_discriminator_sees_next_states_on_both_sides(run, demos):
+    """State-only: every policy ``(s, s')`` is a replay row's, every expert one a
+    demonstration pair's (``s'`` absorbing after a termination); an ``(s, a)``
+    discriminator is given no next states."""
+    _, config, _, expert, state, records = run
+    if not config.disc.state_only:
+        assert all(b.policy_next_obs is None and b.expert_next_obs is None
+                   for b, _ in records.disc)
+        return
+    replay = np.concatenate([state.replay.data.obs, state.replay.data.next_obs], -1)
+    demo = np.concatenate([np.asarray(expert.obs), np.asarray(expert.next_obs)], -1)
+    after_absorbing = 0
+    for batch, _ in records.disc:
+        for pairs, known in (((batch.policy_obs, batch.policy_next_obs), replay),
+                             ((batch.expert_obs, batch.expert_next_obs), demo)):
+            rows = np.concatenate(pairs, -1)
+            assert np.all(np.any(np.all(rows[:, None] == known[None], -1), 1))
+            after_absorbing += int((_flag(pairs[1]) == 1).sum())
+    assert after_absorbing > 0
 
 
 def test_normaliser_counts_live_rows_only(run):
@@ -203,7 +239,8 @@ def test_td_targets_drop_soft_terms_where_next_state_is_absorbing(run):
 
 
 def test_sac_trains_on_the_relabelled_rewards(run):
-    """Row by row: AIL and NAIL train SAC on ``-log r`` (eq. 3); literal NAIL on eq. 8,
+    """Row by row: AIL and NAIL train SAC on ``-log r`` (eq. 3), AIL with ``reward=fairl``
+    on ``l exp(-l)`` of the (state-only) logit; literal NAIL on eq. 8,
     ``-log r + log pi_ref(a|s)``, with ``log pi_ref`` 0 where ``s`` is the absorbing state:
     ``pi_ref`` is never trained there and no action is taken there in the task, so keeping
     it would add about ``E[log pi_ref] / (1 - gamma)`` to the value of terminating (the
@@ -219,8 +256,9 @@ def test_sac_trains_on_the_relabelled_rewards(run):
         _, disc_state = records.disc[i // n_sac]  # the iteration's updated discriminator
         live = 1.0 - _flag(batch.obs)
         action = batch.action * live[:, None]
-        log_r = disc_net.apply(disc_state.normalizer, disc_state.params, batch.obs, action)
-        want = -np.asarray(log_r)  # eq. 3
+        second = batch.next_obs if config.disc.state_only else action
+        log_r = disc_net.apply(disc_state.normalizer, disc_state.params, batch.obs, second)
+        want = np.asarray(REWARDS[config.reward](log_r))  # eq. 3, or AIL's other forms
         if algo == "nail_literal":  # eq. 8: + log pi_ref(a|s) in the replayed reward
             ref = state.reference
             log_ref = np.asarray(sac.log_prob(ref.normalizer, ref.params, batch.obs,

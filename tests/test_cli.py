@@ -134,6 +134,8 @@ def test_existing_run_is_refused_and_kept(tmp_path, capsys):
     (["train", "--set", "sac.fixed_alpha=0"], "sac.fixed_alpha must be positive"),
     (["train", "--set", "disc.gradient_penalty=-10"], "disc.gradient_penalty must be >= 0"),
     (["train", "--set", "num_envs=inf"], "cannot parse num_envs='inf' as int"),
+    (["train", "--algo", "ail", "--set", "reward=wgan"], "unknown reward form 'wgan'"),
+    (["train", "--set", "reward=gail"], "reward=gail is a reward form of AIL's discriminator"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     out = tmp_path / "run"

@@ -109,6 +109,68 @@ def test_recovers_log_ratio_of_two_gaussians():
     assert float(metrics["bce"][-100:].mean()) < np.log(2.0) - 0.05
 
 
+def _state_only_batch(key, n, mu_q, sd_q, mu_p, sd_p):
+    """``(s, s')`` from the two Gaussians over R^2; actions from two other, far apart
+    distributions, which a state-only discriminator must ignore."""
+    pairs = _gaussian_batch(key, n, mu_q, sd_q, mu_p, sd_p)
+    ka, kb = jax.random.split(jax.random.fold_in(key, 1))
+    return DiscriminatorBatch(
+        pairs.policy_obs, 0.5 + 0.1 * jax.random.normal(ka, (n, 3)),
+        pairs.expert_obs, -0.5 + 0.1 * jax.random.normal(kb, (n, 3)),
+        policy_next_obs=pairs.policy_action, expert_next_obs=pairs.expert_action)
+
+
+def test_state_only_recovers_log_ratio_of_two_gaussians_over_state_pairs():
+    """The Gaussian check on ``(s, s')``: ``log r(s, s')`` is recovered although the two
+    classes' actions are separable (a discriminator that used them would not be)."""
+    mu_q, sd_q = np.array([0.5, -0.3]), 0.6
+    mu_p, sd_p = np.array([0.0, 0.2]), 0.8
+    disc = make_discriminator(1, 3, DiscriminatorConfig(
+        hidden_sizes=(64, 64), learning_rate=1e-3, gradient_penalty=0.0, state_only=True))
+    state = disc.init(jax.random.PRNGKey(0))
+
+    def body(state, key):
+        k_batch, k_update = jax.random.split(key)
+        return disc.update(state, _state_only_batch(k_batch, 512, mu_q, sd_q, mu_p, sd_p),
+                           k_update)
+
+    state, metrics = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, 3000)))(
+        state, jax.random.PRNGKey(1))
+    pairs = _gaussian_batch(jax.random.PRNGKey(2), 2000, mu_q, sd_q, mu_p, sd_p)
+    x = np.concatenate([np.concatenate([pairs.policy_obs, pairs.policy_action], -1),
+                        np.concatenate([pairs.expert_obs, pairs.expert_action], -1)])
+    true = _log_normal(x, mu_q, sd_q) - _log_normal(x, mu_p, sd_p)
+    mass = (_log_normal(x, mu_q, sd_q) > np.log(0.05) - np.log(2 * np.pi * sd_q**2)) & (
+        _log_normal(x, mu_p, sd_p) > np.log(0.05) - np.log(2 * np.pi * sd_p**2))
+    s, s_next = jnp.asarray(x[:, :1]), jnp.asarray(x[:, 1:])
+    est = np.asarray(disc.log_ratio(state, s, jnp.full((len(x), 3), 0.5), s_next))
+    np.testing.assert_array_equal(  # the action is not an input
+        est, np.asarray(disc.log_ratio(state, s, jnp.full((len(x), 3), -0.5), s_next)))
+    err = np.abs(est - true)[mass]
+    assert mass.sum() > 1000
+    assert err.mean() < 0.1 and np.quantile(err, 0.9) < 0.2, (err.mean(), np.quantile(err, 0.9))
+    assert float(metrics["bce"][-100:].mean()) < np.log(2.0) - 0.05
+
+
+def test_state_only_update_ignores_actions_and_needs_next_states():
+    """Two batches that differ only in their actions give the same update, bit for bit; a
+    batch without next states is refused with a message saying so."""
+    disc = make_discriminator(3, 2, DiscriminatorConfig(hidden_sizes=(16,), state_only=True))
+    state = disc.init(jax.random.PRNGKey(0))
+    base, key = _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2)
+    nxt = _batch(jax.random.PRNGKey(3))
+    a = base.replace(policy_next_obs=nxt.policy_obs, expert_next_obs=nxt.expert_obs)
+    b = a.replace(policy_action=-a.policy_action, expert_action=jnp.zeros_like(a.expert_action))
+    chex.assert_trees_all_equal(disc.update(state, a, key), disc.update(state, b, key))
+    changed = a.replace(policy_next_obs=a.policy_next_obs + 1.0)
+    assert not np.allclose(disc.update(state, changed, key)[1]["loss"],
+                           disc.update(state, a, key)[1]["loss"])
+    with pytest.raises(ValueError, match="batch.policy_next_obs is None, but a state-only"):
+        disc.update(state, base, key)
+    with pytest.raises(ValueError, match="pass next_obs"):
+        disc.log_ratio(state, base.policy_obs, base.policy_action)
+
+
 def _batch(key, n=16, obs=3, act=2):
     ks = jax.random.split(key, 4)
     return DiscriminatorBatch(

@@ -208,6 +208,9 @@ def test_bad_configs_are_reported():
     ("nail", {"sac.init_alpha": -1.0}, "sac.init_alpha must be positive"),
     ("nail", {"sac.n_critics": 0}, "sac.n_critics must be at least 1"),
     ("nail", {"sac.hidden_sizes": (16, 0)}, "sac.hidden_sizes must be positive layer sizes"),
+    ("ail", {"reward": "wgan"}, "unknown reward form 'wgan'; choose one of: ail, gail, airl"),
+    ("nail", {"reward": "gail"}, "reward=gail is a reward form of AIL.*algo nail has its own"),
+    ("rl", {"reward": "fairl"}, "reward=fairl .* algo rl has its own reward"),
 ])
 def test_each_invalid_config_names_its_field(algo, overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -244,13 +247,15 @@ def test_expert_sampling_follows_the_weights():
     """With ``weighted`` the pairs are drawn by ``prob`` (a bug drawing uniformly would give
     each of the 4 rows ~0.25), without it uniformly whatever ``prob`` says."""
     prob = jnp.array([0.5, 0.3, 0.15, 0.05])
-    expert = DemoPairs(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None], prob)
+    expert = DemoPairs(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None],
+                       jnp.arange(4.0)[:, None] + 1, prob)
     n = 40_000
-    obs, action = sample_demos(expert, jax.random.PRNGKey(0), n, weighted=True)
-    np.testing.assert_array_equal(action, -obs)  # pairs stay aligned
+    obs, action, next_obs = sample_demos(expert, jax.random.PRNGKey(0), n, weighted=True)
+    np.testing.assert_array_equal(action, -obs)  # rows stay aligned
+    np.testing.assert_array_equal(next_obs, obs + 1)
     freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
     np.testing.assert_allclose(freq, prob, atol=0.01)  # 4 sigma of the binomial is < 0.01
-    obs, _ = sample_demos(expert, jax.random.PRNGKey(1), n, weighted=False)
+    obs, _, _ = sample_demos(expert, jax.random.PRNGKey(1), n, weighted=False)
     freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
     np.testing.assert_allclose(freq, 0.25, atol=0.01)
 

@@ -121,6 +121,26 @@ def expert_pairs(dataset: Dataset, absorbing: bool) -> tuple[np.ndarray, np.ndar
     return np.concatenate([flagged, extra_obs]), np.concatenate([act, extra_act])
 
 
+def expert_next_observations(dataset: Dataset, absorbing: bool) -> np.ndarray:
+    """The states that follow :func:`expert_pairs`' states, row for row, float32: what a
+    state-only discriminator sees as real ``(s, s')`` data with ``expert_pairs``' ``s``.
+
+    ``absorbing=False``: ``next_observations [N, O]``. ``absorbing=True`` (DAC): flagged like
+    the states; a true termination's ``s'`` is the absorbing state, and each appended
+    absorbing pair is followed by the absorbing state again (the env loop's
+    ``(s_abs, a, 0, 1, s_abs)``): ``[N + n_terminated, O + 1]``. A timeout's ``s'`` is the
+    episode's true final observation, as in the replay.
+    """
+    nxt = np.asarray(dataset.next_observations, np.float32)
+    if not absorbing:
+        return nxt.copy()
+    terminals = np.asarray(dataset.terminals, bool)
+    abs_obs = absorbing_state(nxt.shape[1])
+    flagged = np.where(terminals[:, None], abs_obs, augment_obs(nxt, absorbing))
+    extra = np.tile(abs_obs, (int(terminals.sum()), 1))
+    return np.concatenate([flagged, extra]).astype(np.float32)
+
+
 def expert_weights(dataset: Dataset, absorbing: bool) -> np.ndarray:
     """Sampling weights ``[M]`` aligned with :func:`expert_pairs` that undo subsampling's bias.
 

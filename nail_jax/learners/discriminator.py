@@ -1,5 +1,10 @@
 """The discriminator: a classifier whose logit estimates ``log r(s,a) = log Q_pi(s,a) / P(s,a)``.
 
+State-only (``DiscriminatorConfig.state_only``, imitation from observations) it sees
+``(s, s')`` instead of ``(s, a)`` and estimates the ratio of the policy's and the
+demonstrations' state-transition distributions, ``log r(s, s')``; everything below holds
+with ``a`` read as ``s'``.
+
 Labels (note eq. 2): policy samples are the positive class ("fake", label 1) and
 demonstrations the negative class ("real", label 0). With balanced batches the
 Bayes-optimal logit is exactly the log density ratio, so
@@ -8,7 +13,7 @@ Bayes-optimal logit is exactly the log density ratio, so
 
 The gradient penalty follows DAC (Kostrikov et al. 2018, after Gulrajani et al. 2017):
 ``E[(||grad_x logit(x)|| - 1)^2]`` at random interpolates ``x`` between policy and
-expert inputs, taken in normalised-observation space.
+expert inputs, taken in normalised-observation space (``s'`` normalised like ``s``).
 """
 
 from __future__ import annotations
@@ -39,12 +44,15 @@ class DiscriminatorConfig:
       spectral_norm: spectral normalisation on every dense layer.
       learning_rate: Adam learning rate.
       gradient_penalty: coefficient of the gradient penalty; 0 turns it off.
+      state_only: classify ``(s, s')`` pairs instead of ``(s, a)``: the batches'
+        ``*_next_obs`` are used and the actions ignored.
     """
 
     hidden_sizes: tuple[int, ...] = (256, 256)
     spectral_norm: bool = False
     learning_rate: float = 3e-4
     gradient_penalty: float = 10.0
+    state_only: bool = False
 
 
 @flax.struct.dataclass
@@ -92,7 +100,8 @@ def gradient_penalty(
     """DAC gradient penalty ``mean_i (||grad_x logit(x_i)||_2 - 1)^2``.
 
     ``x_i = eps_i * x_expert_i + (1 - eps_i) * x_policy_i`` with ``eps_i ~ U[0, 1]`` and
-    ``x = (s, a)``; the gradient is taken with respect to both ``s`` and ``a``.
+    ``x = (s, a)``; the gradient is taken with respect to both ``s`` and ``a``. (State-only,
+    pass ``s'`` as the action: ``[B, O]``.)
 
     Args:
       logit_fn: ``(obs [B, O], action [B, A]) -> logits [B]``.
@@ -135,14 +144,17 @@ class Discriminator:
       network: the ``(init, apply)`` pair.
       init: ``init(key, normalizer=None) -> DiscriminatorState``.
       update: ``update(state, batch: DiscriminatorBatch, key) -> (state, metrics)``.
-      log_ratio: ``log_ratio(state, obs [..., O], action [..., A]) -> [...]`` estimated
-        ``log r(s, a)``.
+      log_ratio: ``log_ratio(state, obs [..., O], action [..., A], next_obs=None) -> [...]``
+        estimated ``log r(s, a)``; state-only ``log r(s, s')`` of ``next_obs [..., O]``
+        (required then), the action ignored.
+      state_only: whether it classifies ``(s, s')`` pairs.
     """
 
     network: DiscriminatorNetwork
     init: Callable[..., DiscriminatorState]
     update: Callable[..., tuple[DiscriminatorState, dict]]
     log_ratio: Callable[..., jax.Array]
+    state_only: bool = False
 
 
 def make_discriminator(
@@ -150,12 +162,15 @@ def make_discriminator(
 ) -> Discriminator:
     """Builds the discriminator learner for ``[obs_size]`` states and ``[action_size]`` actions.
 
-    The update minimises ``bce_loss + config.gradient_penalty * gradient_penalty`` with Adam.
+    With ``config.state_only`` it classifies ``(s, s')`` (``obs_size`` both) and its
+    batches must carry ``policy_next_obs`` and ``expert_next_obs``. The update minimises
+    ``bce_loss + config.gradient_penalty * gradient_penalty`` with Adam.
     Metrics: ``loss``, ``bce``, ``gradient_penalty``, ``accuracy_policy``,
     ``accuracy_expert``, ``logit_policy``, ``logit_expert``.
     """
+    state_only = config.state_only
     network = make_discriminator_network(
-        obs_size, action_size, config.hidden_sizes, config.spectral_norm
+        obs_size, action_size, config.hidden_sizes, config.spectral_norm, state_only
     )
     optimizer = optax.adam(config.learning_rate)
 
@@ -171,13 +186,18 @@ def make_discriminator(
     def loss_fn(weights, batch_stats, normalizer, batch: DiscriminatorBatch, key):
         p_obs = normalize(normalizer, batch.policy_obs)
         e_obs = normalize(normalizer, batch.expert_obs)
+        if state_only:  # the second input: s' (normalised like s) or a
+            p_in, e_in = (normalize(normalizer, batch.policy_next_obs),
+                          normalize(normalizer, batch.expert_next_obs))
+        else:
+            p_in, e_in = batch.policy_action, batch.expert_action
         n = p_obs.shape[0]
         variables = {"params": weights, **({"batch_stats": batch_stats} if batch_stats else {})}
         logits, new_stats = network.apply_and_update(
             None,
             variables,
             jnp.concatenate([p_obs, e_obs]),
-            jnp.concatenate([batch.policy_action, batch.expert_action]),
+            jnp.concatenate([p_in, e_in]),
         )
         policy_logits, expert_logits = logits[:n], logits[n:]
         metrics = classification_metrics(policy_logits, expert_logits)
@@ -186,7 +206,7 @@ def make_discriminator(
             new_vars = {"params": weights, **({"batch_stats": new_stats} if new_stats else {})}
             gp = gradient_penalty(
                 lambda o, a: network.apply(None, new_vars, o, a),
-                p_obs, batch.policy_action, e_obs, batch.expert_action, key,
+                p_obs, p_in, e_obs, e_in, key,
             )
             loss = loss + config.gradient_penalty * gp
         else:
@@ -203,6 +223,13 @@ def make_discriminator(
         check_shape(batch.policy_action, (n, action_size), "batch.policy_action", floating=True)
         check_shape(batch.expert_obs, (n, obs_size), "batch.expert_obs", floating=True)
         check_shape(batch.expert_action, (n, action_size), "batch.expert_action", floating=True)
+        if state_only:
+            for name in ("policy_next_obs", "expert_next_obs"):
+                value = getattr(batch, name)
+                if value is None:
+                    raise ValueError(f"batch.{name} is None, but a state-only discriminator "
+                                     "classifies (s, s'): pass the next observations")
+                check_shape(value, (n, obs_size), f"batch.{name}", floating=True)
         batch_stats = state.params.get("batch_stats", {})
         weights, opt_state, _, (metrics, new_stats) = step(
             state.params["params"], state.opt_state, batch_stats, state.normalizer, batch, key
@@ -211,7 +238,12 @@ def make_discriminator(
         new_state = state.replace(params=params, opt_state=opt_state, steps=state.steps + 1)
         return new_state, metrics
 
-    def log_ratio(state: DiscriminatorState, obs: jax.Array, action: jax.Array) -> jax.Array:
-        return network.apply(state.normalizer, state.params, obs, action)
+    def log_ratio(state: DiscriminatorState, obs: jax.Array, action: jax.Array,
+                  next_obs: jax.Array | None = None) -> jax.Array:
+        if not state_only:
+            return network.apply(state.normalizer, state.params, obs, action)
+        if next_obs is None:
+            raise ValueError("a state-only discriminator scores (s, s'): pass next_obs")
+        return network.apply(state.normalizer, state.params, obs, next_obs)
 
-    return Discriminator(network, init, update, log_ratio)
+    return Discriminator(network, init, update, log_ratio, state_only)

@@ -14,6 +14,7 @@ import typing
 from typing import Any
 
 from nail_jax.learners.discriminator import DiscriminatorConfig
+from nail_jax.learners.rewards import REWARDS
 from nail_jax.learners.sac import SACConfig
 from nail_jax.training.presets import PRESETS
 
@@ -36,6 +37,11 @@ class TrainConfig:
     Attributes:
       algo: ``nail`` (reward ``-log r + log pi_ref``), ``ail`` (``-log r``) or ``rl``
         (the environment reward; used to train experts).
+      reward: AIL's reward form of the logit ``l = log r``
+        (:data:`nail_jax.learners.rewards.REWARDS`): ``ail`` (``-l``, note eq. 3), ``gail``
+        (``softplus(-l) = -log(1 - D)``), ``airl`` (``-l`` again: the expert-class logit) or
+        ``fairl`` (``l * exp(-l)``). Only ``algo=ail`` takes another form than ``ail``: NAIL's
+        reward is eq. 8's ``-l + log pi_ref`` and ``rl``'s the env's.
       env, backend: the task (see :func:`nail_jax.envs.registry.make_env`).
       demos: a demonstration file or bundled dataset name (ignored by ``rl``).
       demo_trajectories: how many demonstration episodes to use (the first K).
@@ -63,6 +69,7 @@ class TrainConfig:
     """
 
     algo: str = "nail"
+    reward: str = "ail"
     env: str = "inverted_pendulum"
     backend: str = "generalized"
     demos: str = "inverted_pendulum"
@@ -106,6 +113,15 @@ def validate_config(config: TrainConfig) -> TrainConfig:
 
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
+    if config.reward not in REWARDS:
+        raise ConfigError(f"unknown reward form {config.reward!r}; choose one of: "
+                          f"{', '.join(REWARDS)}")
+    if config.reward != "ail" and config.algo != "ail":
+        own = "eq. 8's -log r + log pi_ref" if config.algo == "nail" else "the env reward"
+        raise ConfigError(
+            f"reward={config.reward} is a reward form of AIL's discriminator; algo "
+            f"{config.algo} has its own reward ({own}): use --algo ail with --set "
+            f"reward={config.reward}, or drop the option")
     try:
         check_env(config.env, config.backend)
     except ValueError as e:

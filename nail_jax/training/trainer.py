@@ -32,7 +32,7 @@ from nail_jax.envs.evaluate import make_evaluator, normalized_score, random_poli
 from nail_jax.envs.loop import EnvLoopState, make_env_loop
 from nail_jax.envs.registry import TOY_ENVS, make_env
 from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
-from nail_jax.learners.rewards import ail_reward, nail_reward
+from nail_jax.learners.rewards import REWARDS, ail_reward, nail_reward
 from nail_jax.learners.sac import PolicySnapshot, SACState, make_sac, take_snapshot
 from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.replay import ReplayState, make_replay_buffer
@@ -95,11 +95,14 @@ def learner_health(state: TrainState) -> dict[str, jax.Array]:
 @flax.struct.dataclass
 class DemoPairs:
     """Demonstration ``(s, a)`` pairs on device, the discriminator's expert class:
-    ``obs [M, O']``, ``action [M, A]``, and their sampling probabilities ``prob [M]`` (see
+    ``obs [M, O']``, ``action [M, A]``, the states that followed ``next_obs [M, O']`` (for a
+    state-only discriminator, :func:`nail_jax.data.demonstrations.expert_next_observations`)
+    and their sampling probabilities ``prob [M]`` (see
     :func:`nail_jax.data.demonstrations.expert_weights`)."""
 
     obs: jax.Array
     action: jax.Array
+    next_obs: jax.Array
     prob: jax.Array
 
 
@@ -142,22 +145,23 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
     data = demos_lib.select_episodes(data, config.demo_trajectories)
     data = demos_lib.subsample(data, config.demo_subsample, rng=0)
     obs, action = demos_lib.expert_pairs(data, config.absorbing)
+    next_obs = demos_lib.expert_next_observations(data, config.absorbing)
     weights = demos_lib.expert_weights(data, config.absorbing)
-    pairs = DemoPairs(jnp.asarray(obs), jnp.asarray(action),
+    pairs = DemoPairs(jnp.asarray(obs), jnp.asarray(action), jnp.asarray(next_obs),
                       jnp.asarray(weights / weights.sum()))
     return Demonstrations(pairs, expert_return, config.demo_trajectories)
 
 
 def sample_demos(demos: DemoPairs, key: jax.Array, batch_size: int,
-                 weighted: bool) -> tuple[jax.Array, jax.Array]:
-    """``batch_size`` demonstration pairs ``(obs [B, O'], action [B, A])``, drawn with
-    replacement: by ``demos.prob`` when ``weighted`` (inverse-CDF sampling), else uniformly
-    (cheaper; right when all weights are equal)."""
+                 weighted: bool) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``batch_size`` demonstration rows ``(obs [B, O'], action [B, A], next_obs [B, O'])``,
+    drawn with replacement: by ``demos.prob`` when ``weighted`` (inverse-CDF sampling), else
+    uniformly (cheaper; right when all weights are equal)."""
     if weighted:
         idx = jax.random.choice(key, demos.obs.shape[0], (batch_size,), p=demos.prob)
     else:
         idx = jax.random.randint(key, (batch_size,), 0, demos.obs.shape[0])
-    return demos.obs[idx], demos.action[idx]
+    return demos.obs[idx], demos.action[idx], demos.next_obs[idx]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,10 +271,12 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         window = config.disc_window if config.disc_window > 0 else None
         policy = buffer.sample(replay, k_pol, window=window)
         # Subsampled steps and absorbing pairs are weighted; otherwise all weights are 1.
-        e_obs, e_act = sample_demos(demos, k_exp, batch, weighted=config.demo_subsample > 1)
+        e_obs, e_act, e_next = sample_demos(demos, k_exp, batch,
+                                            weighted=config.demo_subsample > 1)
         d_batch = DiscriminatorBatch(
             policy.obs, mask_absorbing_action(policy.obs, policy.action),
-            e_obs, mask_absorbing_action(e_obs, e_act))
+            e_obs, mask_absorbing_action(e_obs, e_act),
+            *((policy.next_obs, e_next) if config.disc.state_only else ()))
         return disc.update(disc_state, d_batch, k_upd)
 
     def reference_log_prob(reference: PolicySnapshot, obs, action):
@@ -288,7 +294,8 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return jnp.where(live_weight(obs) > 0, log_pi_ref, 0.0)  # exactly 0, even for inf
 
     def relabel(transitions: Transition, disc_state, reference: PolicySnapshot):
-        """Rewards from the current discriminator and ``pi_ref`` (note eq. 3 and 8).
+        """Rewards from the current discriminator and ``pi_ref`` (note eq. 3 and 8); AIL's in
+        the form ``config.reward`` (:data:`nail_jax.learners.rewards.REWARDS`).
 
         NAIL with ``sac.reference_kl`` (the default) trains on ``-log r`` here and SAC adds
         the ``log pi_ref`` term in its soft value; with ``reference_kl=False`` the full
@@ -300,7 +307,8 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         if not imitation:  # rl: the env reward as it is; no discriminator work
             return transitions, {"reward_used": jnp.mean(transitions.reward)}
         log_r = disc.log_ratio(disc_state, transitions.obs,
-                               mask_absorbing_action(transitions.obs, transitions.action))
+                               mask_absorbing_action(transitions.obs, transitions.action),
+                               transitions.next_obs)
         r_ail = ail_reward(log_r)
         if config.algo == "nail" and not config.sac.reference_kl:  # eq. 8 in the replay reward
             log_pi_ref = reference_log_prob(reference, transitions.obs, transitions.action)
@@ -308,7 +316,9 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         else:  # log pi_ref is only logged: one SAC batch's worth of it is enough
             log_pi_ref = reference_log_prob(reference, transitions.obs[:batch],
                                             transitions.action[:batch])
-            reward, r_nail = r_ail, nail_reward(log_r[:batch], log_pi_ref)
+            # AIL: the chosen reward form of the logit (``config.reward``; NAIL keeps -log r)
+            reward = r_ail if config.reward == "ail" else REWARDS[config.reward](log_r)
+            r_nail = nail_reward(log_r[:batch], log_pi_ref)
         metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
                    "log_pi_ref": jnp.mean(log_pi_ref), "reward_used": jnp.mean(reward)}
         return transitions.replace(reward=reward), metrics
