@@ -15,6 +15,7 @@ from nail_jax.distributions import (
     tanh_gaussian_sample_pre_tanh,
 )
 from nail_jax.gradients import make_gradient_step
+from nail_jax.learners.bc import BC, BCBatch, BCState, bc_loss, make_bc
 from nail_jax.learners.discriminator import (
     Discriminator,
     DiscriminatorConfig,
@@ -77,6 +78,11 @@ __all__ = [
     "RunWriteError",
     "take_snapshot",
     "SAC",
+    "BC",
+    "BCBatch",
+    "BCState",
+    "bc_loss",
+    "make_bc",
     "Discriminator",
     "DiscriminatorBatch",
     "DiscriminatorConfig",

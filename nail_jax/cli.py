@@ -1,6 +1,6 @@
 """The ``nail-jax`` command line.
 
-    nail-jax train   [--algo nail|ail|rl] [--env E] [--backend B] [--demos D] [--seeds N]
+    nail-jax train   [--algo nail|ail|bc|rl] [--env E] [--backend B] [--demos D] [--seeds N]
                      [--steps N] [--out DIR] [--preset P] [--set key=value ...]
                      [--overwrite | --resume [DIR]] [--devices N] [--env-shards K]
                      [--coordinator HOST:PORT --num-processes N --process-id I]
@@ -81,7 +81,8 @@ def _command(args) -> str:
 def _print_summary(summary: dict) -> None:
     key = summary["metric"]
     print(f"\n{summary['algo']} on {summary['env']} ({summary['backend']}), "
-          f"{summary['total_steps']} env steps, {summary['num_seeds']} seed(s), "
+          f"{summary.get('budget') or str(summary['total_steps']) + ' env steps'}, "
+          f"{summary['num_seeds']} seed(s), "
           f"{summary['wall_time']:.0f} s")
     print(f"{'seed':>4}  {'final ' + key:>18}  {'best ' + key:>18}  {'final return':>12}")
     for row in summary["seeds"]:

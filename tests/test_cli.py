@@ -62,11 +62,12 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     assert "--max-steps must be positive" in capsys.readouterr().err
 
 
-def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("algo", ["nail", "bc"])
+def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path, algo):
     full, part = tmp_path / "full", tmp_path / "part"
-    assert _train(full, "--steps", STEPS_4) == 0
+    assert _train(full, "--steps", STEPS_4, "--algo", algo) == 0
     assert _train(part, "--steps", STEPS_2, "--checkpoint-every", "2",
-                  "--keep-checkpoints", "3") == 0
+                  "--keep-checkpoints", "3", "--algo", algo) == 0
     assert cli.main(["train", "--resume", str(part), "--steps", STEPS_4, "--no-progress"]) == 0
     assert _strip_times(read_metrics(part)) == _strip_times(read_metrics(full))
     assert len(read_metrics(full)) == 4

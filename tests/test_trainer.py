@@ -30,7 +30,7 @@ def _take(tree, i):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["nail", "ail", "rl"])
+@pytest.mark.parametrize("algo", ["nail", "ail", "bc", "rl"])
 def test_driver_loop_equals_all_in_jit(algo):
     config = _tiny(algo)
     trainer, expert = build(config)
@@ -47,7 +47,7 @@ def test_driver_loop_equals_all_in_jit(algo):
     chex.assert_trees_all_close(loop_state.sac.policy_params, state.sac.policy_params,
                                 rtol=1e-5, atol=1e-6)
     assert int(state.epoch) == config.num_epochs == 2
-    assert int(state.env_steps) == config.total_steps
+    assert int(state.env_steps) == (0 if algo == "bc" else config.total_steps)
 
 
 @pytest.mark.slow
@@ -135,6 +135,39 @@ def test_epoch_acts_with_the_snapshot_taken_at_its_start():
     chex.assert_trees_all_equal(after.sac.reference.params, after.sac.policy_params)
 
 
+def test_bc_trains_the_policy_on_the_demonstrations_alone():
+    """``bc``: no env steps and an empty replay; as many policy updates per epoch as AIL/NAIL
+    make (``iterations x sac_updates_per_iteration``); critics and discriminator untouched;
+    observation statistics of the demonstrations' live states; ``pi_ref`` the policy at the
+    epoch end; the likelihood of the demonstrated actions rises."""
+    config = _tiny("bc", total_steps=TINY["warmup_steps"] + 4 * TINY["epoch_steps"])
+    trainer, expert = build(config)
+    key = jax.random.PRNGKey(0)
+    start = jax.jit(trainer.init)(key, expert)
+    state, m = jax.jit(trainer.train)(key, expert)
+    assert np.all(np.asarray(m["env_steps"]) == 0) and int(state.replay.size) == 0
+    assert int(start.env_steps) == 0  # no warm-up either
+    per_epoch = config.iterations_per_epoch * config.sac_updates_per_iteration
+    np.testing.assert_array_equal(m["grad_steps"], per_epoch * np.arange(1, 5))
+    assert int(state.sac.steps) == config.gradient_steps == 4 * per_epoch
+    chex.assert_trees_all_equal(state.sac.q_params, start.sac.q_params)
+    chex.assert_trees_all_equal(state.disc.params, start.disc.params)
+    chex.assert_trees_all_equal(state.sac.reference.params, state.sac.policy_params)
+    obs = np.asarray(expert.obs, np.float64)
+    live = obs[:, -1] == 0  # absorbing presets: the flag is the last feature
+    stats = state.sac.normalizer
+    assert float(stats.count) == live.sum() and np.array_equal(start.sac.normalizer.mean,
+                                                               stats.mean)
+    np.testing.assert_allclose(stats.mean, obs[live].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(stats.summed_variance) / live.sum(),
+                               obs[live].var(0), rtol=1e-4, atol=1e-6)
+    nll = np.asarray(m["bc_nll"])
+    assert nll[-1] < nll[0] - 1.0, nll
+    assert np.all(np.isfinite(np.asarray(m["score"])))
+    for name in ("disc_bce", "critic_loss", "reward_ail"):  # no other learner's metrics
+        assert name not in m
+
+
 def test_metrics_cover_the_issue_list():
     trainer, expert = build(_tiny("nail"))
     _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
@@ -211,6 +244,7 @@ def test_bad_configs_are_reported():
     ("ail", {"reward": "wgan"}, "unknown reward form 'wgan'; choose one of: ail, gail, airl"),
     ("nail", {"reward": "gail"}, "reward=gail is a reward form of AIL.*algo nail has its own"),
     ("rl", {"reward": "fairl"}, "reward=fairl .* algo rl has its own reward"),
+    ("bc", {"reward": "gail"}, "algo bc has its own reward \\(none: it clones"),
 ])
 def test_each_invalid_config_names_its_field(algo, overrides, message):
     with pytest.raises(ConfigError, match=message):

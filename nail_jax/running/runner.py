@@ -358,7 +358,7 @@ def restore_or_init(plan: RunPlan, fns: ShardedFunctions, main: bool,
             with writing(f"{run_dir / 'metrics.jsonl'}"):
                 write_jsonl_atomic(run_dir / "metrics.jsonl", [])
         log(f"training {config.algo} on {config.env} ({config.backend}) for "
-            f"{config.total_steps} env steps x {num_seeds} seed(s), {config.num_epochs} epochs "
+            f"{config.budget()} x {num_seeds} seed(s), {config.num_epochs} epochs "
             f"on {parallel.describe(fns.mesh)} -> {run_dir}")
         return 0, state, 0.0
     # The seed count first, from the metadata alone: restoring arrays of another seed
@@ -460,7 +460,8 @@ def train_epochs(plan: RunPlan, fns: ShardedFunctions, manager, state, start_epo
                     save_times.append(time.time() - t_save)
                 if config.evaluates(done):  # else the bar keeps the last evaluation's value
                     shown = np.nanmean(np.asarray(metrics[metric_key], np.float64))
-                bar.update(done, f"steps {int(metrics['env_steps'][0])} {metric_key} "
+                steps = metrics["grad_steps" if config.algo == "bc" else "env_steps"]
+                bar.update(done, f"steps {int(steps[0])} {metric_key} "
                                  f"{shown:.3f}", elapsed)
                 if stopping and done < config.num_epochs:
                     raise RunStopped(signals.signum or signal.SIGTERM, done, run_dir)
@@ -527,7 +528,7 @@ def finish(plan: RunPlan, manager, clock: _Clock, save_times: list[float], main:
     summary = summarize(records, config.algo, plan.num_seeds)
     summary.update({"algo": config.algo, "env": config.env, "backend": config.backend,
                     "num_seeds": plan.num_seeds, "seed": plan.seed,
-                    "total_steps": config.total_steps,
+                    "total_steps": config.total_steps, "budget": config.budget(),
                     "wall_time": clock.elapsed(),
                     "checkpoint_seconds_mean": float(np.mean(save_times)) if save_times else None,
                     "checkpoint_bytes": checkpoint_bytes})

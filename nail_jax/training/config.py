@@ -18,7 +18,7 @@ from nail_jax.learners.rewards import REWARDS
 from nail_jax.learners.sac import SACConfig
 from nail_jax.training.presets import PRESETS
 
-ALGOS = ("nail", "ail", "rl")
+ALGOS = ("nail", "ail", "bc", "rl")
 
 
 class ConfigError(ValueError):
@@ -35,8 +35,10 @@ class TrainConfig:
     refused by :func:`validate_config`).
 
     Attributes:
-      algo: ``nail`` (reward ``-log r + log pi_ref``), ``ail`` (``-log r``) or ``rl``
-        (the environment reward; used to train experts).
+      algo: ``nail`` (reward ``-log r + log pi_ref``), ``ail`` (``-log r``), ``bc``
+        (behavioural cloning: maximum likelihood of the demonstrated actions, no env steps;
+        its epochs make the policy updates of this config's AIL/NAIL epochs) or ``rl`` (the
+        environment reward; used to train experts).
       reward: AIL's reward form of the logit ``l = log r``
         (:data:`nail_jax.learners.rewards.REWARDS`): ``ail`` (``-l``, note eq. 3), ``gail``
         (``softplus(-l) = -log(1 - D)``), ``airl`` (``-l`` again: the expert-class logit) or
@@ -102,6 +104,18 @@ class TrainConfig:
     def num_epochs(self) -> int:
         return (self.total_steps - self.warmup_steps) // self.epoch_steps
 
+    @property
+    def gradient_steps(self) -> int:
+        """Policy updates in the whole run: SAC's actor steps, or BC's steps for ``bc``."""
+        return self.num_epochs * self.iterations_per_epoch * self.sac_updates_per_iteration
+
+    def budget(self) -> str:
+        """The run's length in words: its env steps, or for ``bc`` its gradient steps."""
+        if self.algo == "bc":
+            return (f"{self.gradient_steps} gradient steps on demonstrations (the policy "
+                    f"updates of {self.total_steps} env steps of AIL/NAIL; bc takes none)")
+        return f"{self.total_steps} env steps"
+
     def evaluates(self, epoch):
         """Whether epoch ``epoch`` (1-based; an int or an int array) ends with an evaluation."""
         return (epoch % self.eval_every == 0) | (epoch == self.num_epochs)
@@ -117,7 +131,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"unknown reward form {config.reward!r}; choose one of: "
                           f"{', '.join(REWARDS)}")
     if config.reward != "ail" and config.algo != "ail":
-        own = "eq. 8's -log r + log pi_ref" if config.algo == "nail" else "the env reward"
+        own = {"nail": "eq. 8's -log r + log pi_ref", "rl": "the env reward",
+               "bc": "none: it clones the demonstrated actions"}[config.algo]
         raise ConfigError(
             f"reward={config.reward} is a reward form of AIL's discriminator; algo "
             f"{config.algo} has its own reward ({own}): use --algo ail with --set "
@@ -148,7 +163,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
             f"total_steps={config.total_steps} leaves no full epoch after warmup_steps="
             f"{config.warmup_steps} with epoch_steps={config.epoch_steps}; raise --steps to at "
             f"least {config.warmup_steps + config.epoch_steps}")
-    if config.algo != "rl" and config.disc_updates_per_iteration < 1:
+    if config.algo in ("ail", "nail") and config.disc_updates_per_iteration < 1:
         raise ConfigError(f"algo {config.algo} needs disc_updates_per_iteration >= 1")
     if config.sac.reference_kl and config.algo != "nail":
         raise ConfigError("sac.reference_kl adds NAIL's log pi_ref term; it needs algo nail "

@@ -43,6 +43,7 @@ def _nail_weighted(weight: float) -> Table:
 
 _NAIL_BOUND = _objective("nail", reference_kl=True, fixed_alpha=1.0)  # the note's bound
 _AIL = _objective("ail")
+_BC = _objective("bc")  # behavioural cloning: as many policy updates as AIL/NAIL make
 _RL = _objective("rl")
 
 # Brax locomotion, following brax's SAC settings for halfcheetah (64 envs, batch 256,
@@ -85,7 +86,7 @@ PRESETS: dict[str, dict[str, Table]] = {
          "sac.hidden_sizes": (64, 64), "sac.discount": 0.9, "sac.policy_learning_rate": 1e-3,
          "sac.critic_learning_rate": 1e-3, "sac.alpha_learning_rate": 1e-3,
          "disc.hidden_sizes": (64, 64), "disc.learning_rate": 1e-3},
-        nail=_NAIL_BOUND, ail=_AIL, rl=_RL),
+        nail=_NAIL_BOUND, ail=_AIL, bc=_BC, rl=_RL),
     # Brax inverted pendulum on its own backend (`generalized`; on `spring` SAC did not learn
     # to balance), 16 envs, one SAC step per 4 env steps: a couple of minutes on a 2-core CPU.
     "inverted_pendulum": _preset(
@@ -97,35 +98,35 @@ PRESETS: dict[str, dict[str, Table]] = {
          "sac.alpha_learning_rate": 6e-4, "disc.hidden_sizes": (256, 256),
          "disc.learning_rate": 3e-4},
         nail=(_nail_weighted(0.03), {"total_steps": 99_328}),
-        ail=(_AIL, {"total_steps": 99_328}),
+        ail=(_AIL, {"total_steps": 99_328}), bc=(_BC, {"total_steps": 99_328}),
         # the bundled expert: entropy held at -3 (action noise small beside the 300 N range)
         rl=(_objective("rl", target_entropy=-3.0), {"total_steps": 41_984})),
     "halfcheetah": _preset(
         {"env": "halfcheetah", "backend": "spring", "demos": "halfcheetah",
          "epoch_steps": 10_240, "sac.discount": 0.99}, _BRAX_LOCOMOTION,
-        nail=_nail_weighted(0.03), ail=_AIL, rl=_RL),
+        nail=_nail_weighted(0.03), ail=_AIL, bc=_BC, rl=_RL),
     # hopper on brax's own hopper backend, `generalized` (on `spring` no SAC setting tried made
     # the hopper hop); epochs of 2,560 env steps; its expert with brax's hopper discount.
     "hopper": _preset(
         {"env": "hopper", "backend": "generalized", "demos": "hopper"}, _BRAX_LOCOMOTION,
         nail=(_nail_weighted(0.03), _HOPPER_IMITATION), ail=(_AIL, _HOPPER_IMITATION),
-        rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
+        bc=(_BC, _HOPPER_IMITATION), rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
     # walker2d, the other terminating biped, as hopper: generalized backend (on spring its SAC
     # expert fell after ~170 steps), epochs of 2,560 for imitation, the expert's discount 0.997.
     "walker2d": _preset(
         {"env": "walker2d", "backend": "generalized", "demos": "walker2d"}, _BRAX_LOCOMOTION,
         nail=(_nail_weighted(0.03), _HOPPER_IMITATION), ail=(_AIL, _HOPPER_IMITATION),
-        rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
+        bc=(_BC, _HOPPER_IMITATION), rl=(_RL, {"sac.discount": 0.997, "epoch_steps": 10_240})),
     # ant on spring (about 3x the env steps per second of generalized here), as halfcheetah.
     "ant": _preset(
         {"env": "ant", "backend": "spring", "demos": "ant", "epoch_steps": 10_240,
          "sac.discount": 0.99}, _BRAX_LOCOMOTION,
-        nail=_nail_weighted(0.03), ail=_AIL, rl=_RL),
+        nail=_nail_weighted(0.03), ail=_AIL, bc=_BC, rl=_RL),
     # The hopper preset until the generalized-backend expert (spring, an expert that falls).
     "hopper_spring": _preset(
         {"env": "hopper", "backend": "spring", "demos": "hopper_spring", "epoch_steps": 2_560,
          "sac.discount": 0.99}, _BRAX_LOCOMOTION,
-        nail=_nail_weighted(0.1), ail=_AIL, rl=_RL),
+        nail=_nail_weighted(0.1), ail=_AIL, bc=_BC, rl=_RL),
 }
 # `nail-jax train` with no arguments.
 DEFAULT_PRESET = "inverted_pendulum"

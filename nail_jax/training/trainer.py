@@ -1,4 +1,5 @@
-"""DAC-style AIL and NAIL (and plain SAC) on parallel envs: ``make_train(config) -> train(key)``.
+"""DAC-style AIL and NAIL (plain SAC, and behavioural cloning) on parallel envs:
+``make_train(config) -> train(key)``.
 
 Data flows one way each vectorised env step (one *iteration*):
 
@@ -8,6 +9,12 @@ and at the end of each epoch (``epoch_steps`` env steps) ``pi_ref <- pi`` and th
 deterministic policy is evaluated. AIL and NAIL share every line but the reward
 (note section 4): AIL ``-log r``, NAIL ``-log r + log pi_ref(a|s)`` with ``pi_ref`` the
 immutable snapshot (normaliser statistics and policy params) taken at the epoch start.
+
+``bc`` (behavioural cloning, :mod:`nail_jax.learners.bc`) takes no env steps: each
+iteration is ``sac_updates_per_iteration`` maximum-likelihood steps of the same policy
+network on demonstration pairs, so a BC epoch makes as many policy updates as an AIL or NAIL
+epoch of the same config; its observation statistics are the demonstrations'. It keeps the
+same state, evaluation, score, run files and checkpoints.
 
 Everything per seed is one :class:`TrainState` pytree, so ``jax.vmap`` over seeds works
 on every function here.
@@ -31,6 +38,7 @@ from nail_jax.data.datasets import DemoError, episode_returns, load_dataset
 from nail_jax.envs.evaluate import make_evaluator, normalized_score, random_policy_returns
 from nail_jax.envs.loop import EnvLoopState, make_env_loop
 from nail_jax.envs.registry import TOY_ENVS, make_env
+from nail_jax.learners.bc import BCBatch, BCState, make_bc
 from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
 from nail_jax.learners.rewards import REWARDS, ail_reward, nail_reward
 from nail_jax.learners.sac import PolicySnapshot, SACState, make_sac, take_snapshot
@@ -45,12 +53,13 @@ class TrainState:
     """The whole state of one seed's run.
 
     Attributes:
-      sac, disc: learner states (``disc`` is unused by ``rl``). ``sac.reference`` is
-        ``pi_ref``, the snapshot that acts during the current epoch.
-      replay: the replay buffer.
+      sac, disc: learner states (``disc`` is unused by ``rl`` and ``bc``; ``bc`` trains
+        ``sac``'s policy params and their Adam state). ``sac.reference`` is ``pi_ref``, the
+        snapshot that acts during the current epoch.
+      replay: the replay buffer (``bc``: ``num_envs`` rows, never filled).
       env: the training envs.
       key: PRNG key.
-      env_steps: ``[]`` int32 environment steps taken (warm-up included).
+      env_steps: ``[]`` int32 environment steps taken (warm-up included; 0 for ``bc``).
       epoch: ``[]`` int32 completed epochs.
       random_return: ``[]`` mean return of a uniform random policy (for the score).
     """
@@ -70,7 +79,7 @@ EVALUATION_METRICS = ("eval_return", "eval_return_std", "score")
 # Training metrics in the order an iteration computes them (discriminator, rewards, critic,
 # actor, temperature), as name prefixes: of several non-finite metrics, the first in this
 # order is the nearest to the cause (a nan critic makes a nan actor loss in the same step).
-METRIC_FLOW = ("disc_", "reward_", "log_pi_ref", "critic_loss", "q_mean", "target_mean",
+METRIC_FLOW = ("bc_", "disc_", "reward_", "log_pi_ref", "critic_loss", "q_mean", "target_mean",
                "actor_loss", "entropy", "alpha")
 
 
@@ -206,15 +215,19 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     env = make_env(config.env, config.backend) if env is None else env
     loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing)
     obs_size, action_size = loop.obs_size, loop.action_size
-    imitation = config.algo != "rl"
-    if imitation and demonstrations is None:
+    imitation = config.algo in ("ail", "nail")  # a discriminator and relabelled rewards
+    cloning = config.algo == "bc"
+    if config.algo != "rl" and demonstrations is None:
         raise ValueError(f"algo {config.algo!r} needs demonstrations")
-    expert_return = demonstrations.expert_return if imitation else float("nan")
+    expert_return = demonstrations.expert_return if config.algo != "rl" else float("nan")
     evaluator = make_evaluator(env, config.num_eval_episodes, config.episode_length,
                                config.absorbing)
     sac = make_sac(obs_size, action_size, config.sac, absorbing=config.absorbing)
     disc = make_discriminator(obs_size, action_size, config.disc)
-    buffer = make_replay_buffer(config.replay_capacity, config.batch_size)
+    # bc never steps the envs: a minimal buffer keeps its state and checkpoints small.
+    buffer = make_replay_buffer(config.num_envs if cloning else config.replay_capacity,
+                                config.batch_size)
+    bc = make_bc(obs_size, action_size, config.sac.hidden_sizes, config.sac.policy_learning_rate)
     n_sac = config.sac_updates_per_iteration
     batch = config.batch_size
 
@@ -240,9 +253,11 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         )
 
     def init(key: jax.Array, demos: DemoPairs | None = None) -> TrainState:
-        del demos  # same signature as run_epoch
         k_sac, k_disc, k_env, k_rand, k_warm, k_next = jax.random.split(key, 6)
         stats = init_statistics(obs_size) if config.normalize_observations else None
+        if cloning and stats is not None:  # the demonstrations' states (not the absorbing one)
+            stats = update_statistics(stats, demos.obs,
+                                      live_weight(demos.obs) if config.absorbing else None)
         sac_state = sac.init(k_sac, stats)
         example = Transition(jnp.zeros(obs_size), jnp.zeros(action_size), jnp.zeros(()),
                              jnp.zeros(()), jnp.zeros(obs_size))
@@ -256,7 +271,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             epoch=jnp.zeros((), jnp.int32),
             random_return=jnp.mean(random_policy_returns(evaluator, action_size, k_rand)),
         )
-        warm_iters = config.warmup_steps // config.num_envs
+        warm_iters = 0 if cloning else config.warmup_steps // config.num_envs
         initial = state.sac.reference
 
         def warm(s, k):
@@ -350,6 +365,23 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         metrics.update({k: jnp.mean(v) for k, v in s_metrics.items()})
         return state.replace(sac=sac_state, disc=disc_state), metrics
 
+    def clone_iteration(state: TrainState, demos: DemoPairs, key: jax.Array):
+        """``bc``: ``sac_updates_per_iteration`` BC steps on fresh demonstration batches
+        (weighted like the discriminator's expert side; the absorbing state has weight 0)."""
+        sac_state = state.sac
+
+        def body(learner: BCState, k):
+            obs, action, _ = sample_demos(demos, k, batch, weighted=config.demo_subsample > 1)
+            weight = live_weight(obs) if config.absorbing else jnp.ones(obs.shape[:1])
+            return bc.update(learner, BCBatch(obs, action, weight), k)
+
+        learner = BCState(sac_state.policy_params, sac_state.policy_opt_state,
+                          sac_state.normalizer, sac_state.steps)
+        learner, metrics = jax.lax.scan(body, learner, jax.random.split(key, n_sac))
+        sac_state = sac_state.replace(policy_params=learner.params,
+                                      policy_opt_state=learner.opt_state, steps=learner.steps)
+        return state.replace(sac=sac_state), {f"bc_{k}": jnp.mean(v) for k, v in metrics.items()}
+
     def evaluate_policy(policy, key):
         return evaluator(lambda obs, _: act(policy, obs, None), key)
 
@@ -361,7 +393,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         state = state.replace(key=key, env=loop.refresh(state.env, k_refresh))
 
         def body(s, k):
-            return iteration(s, demos, k)
+            return (clone_iteration if cloning else iteration)(s, demos, k)
 
         state, it_metrics = jax.lax.scan(
             body, state, jax.random.split(k_iter, config.iterations_per_epoch))
@@ -380,7 +412,9 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             "random_return": state.random_return,
             "alpha_end": jnp.exp(state.sac.log_alpha),
         })
-        if imitation:
+        if cloning:
+            metrics["grad_steps"] = state.sac.steps
+        if config.algo != "rl":
             metrics["score"] = normalized_score(eval_return, state.random_return, expert_return)
         return state, metrics
 
