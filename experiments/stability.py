@@ -1,0 +1,242 @@
+"""Where AIL breaks (issue 23): a sweep over what decides between policy and discriminator.
+
+    python experiments/stability.py                          # all cells, inverted_pendulum
+    python experiments/stability.py --cells base demos1 gp0  # some cells
+    python experiments/stability.py --analyse-only           # the table and figure from the runs
+    python experiments/stability.py --task hopper --seeds 5 --cells base gp0   # confirm a cell
+    python experiments/stability.py --steps 5120 --seeds 1 --out /tmp/s --results /tmp/r  # smoke
+
+Each cell changes one thing from the task's preset (``--task``, default ``inverted_pendulum``,
+the cheapest Brax task: about 3 minutes a seed here) and trains AIL and NAIL on the same seeds
+(``PRNGKey(i)``, vmapped in one run per algorithm) with the preset's budget; cell ``base`` also
+trains NAIL at the bound of the note (``nail_bound``: temperature 1, ``w = alpha``) beside the
+preset's weight 0.03. The factors (:data:`CELLS`):
+
+- demonstration count: 1, 4 (the presets'), 16, 64 trajectories, the first K episodes of one
+  dataset of 64 made by the task's bundled expert (``nail-jax collect --expert TASK --episodes
+  64 --seed 0``, made once under ``OUT``; every cell uses it, so the cells differ only in K);
+- the discriminator's regularisation and strength: gradient penalty 0 / 10 / 100, spectral
+  norm, learning rate 3e-5 / 3e-4 / 1e-3, 4 updates per iteration;
+- its data: the whole replay, or the last epoch only (``disc_window = epoch_steps``, the
+  ``Q_t`` of eq. 5).
+
+Runs go to ``OUT/<task>/<cell>/<algo>``; a finished run is reused, an interrupted one resumed
+(``study_runs.train_run``). Reported per cell and algorithm over the seeds (statistics of
+``ail_vs_nail.py``): the final score (mean, IQM), the mean of the last ten evaluations, seeds
+reaching 0.8, the **collapse rate** (after a seed first reaches 0.8, the fraction of its later
+evaluations below 0.5; mean over the seeds that reached 0.8) and the seeds whose collapse rate
+is at least 0.2, and the second half's discriminator BCE: mean, amplitude (std over epochs)
+and mean distance from ln 2. Writes ``RESULTS/summary.csv`` (a row per cell and algorithm),
+``RESULTS/per_seed.csv``, each run's files under ``RESULTS/<task>/<cell>/<algo>/`` and
+``RESULTS/<task>_least_stable.png``: the BCE and score over time of the cell where AIL is
+least stable (highest collapse rate, then BCE nearest ln 2), AIL and NAIL per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+from ail_vs_nail import iqm, write_rows
+
+from nail_jax.running.run_dir import read_metrics
+from nail_jax.training.config import make_config
+
+from study_runs import NAIL_JAX, fmt, keep_results, train_run
+
+HERE = pathlib.Path(__file__).resolve().parent
+DEMO_EPISODES = 64
+LN2 = math.log(2.0)
+
+# cell -> (factor, value, overrides); ``EPOCH`` stands for the preset's epoch_steps.
+EPOCH = "epoch"
+CELLS: dict[str, tuple[str, str, dict]] = {
+    "base": ("base", "-", {}),
+    "demos1": ("demo trajectories", "1", {"demo_trajectories": 1}),
+    "demos16": ("demo trajectories", "16", {"demo_trajectories": 16}),
+    "demos64": ("demo trajectories", "64", {"demo_trajectories": 64}),
+    "gp0": ("gradient penalty", "0", {"disc.gradient_penalty": 0.0}),
+    "gp100": ("gradient penalty", "100", {"disc.gradient_penalty": 100.0}),
+    "spectral": ("spectral norm", "on", {"disc.spectral_norm": True}),
+    "disc_lr3e-5": ("disc learning rate", "3e-5", {"disc.learning_rate": 3e-5}),
+    "disc_lr1e-3": ("disc learning rate", "1e-3", {"disc.learning_rate": 1e-3}),
+    "disc_updates4": ("disc updates / iteration", "4", {"disc_updates_per_iteration": 4}),
+    "window_epoch": ("disc data", "last epoch", {"disc_window": EPOCH}),
+}
+# algo name -> (--algo, extra overrides); nail_bound only in cell ``base``.
+ALGOS: dict[str, tuple[str, dict]] = {
+    "ail": ("ail", {}),
+    "nail": ("nail", {}),
+    "nail_bound": ("nail", {"sac.fixed_alpha": 1.0, "sac.kl_weight": None}),
+}
+COLUMNS = ["task", "cell", "factor", "value", "algo", "seeds", "demo_trajectories",
+           "gradient_penalty", "spectral_norm", "disc_learning_rate", "disc_updates",
+           "disc_window", "final_mean", "iqm_final", "last10_mean", "reached_0.8",
+           "collapse_rate", "seeds_collapsing", "bce_mean", "bce_amplitude", "bce_distance_ln2",
+           "wall_time_s"]
+
+SPECS = {"gradient_penalty": "g", "disc_learning_rate": "g", "wall_time_s": ".0f"}
+
+
+def demo_file(task: str, out: pathlib.Path) -> pathlib.Path:
+    """The sweep's 64-episode dataset of ``task``, made once with the bundled expert."""
+    path = out / task / f"demos_{DEMO_EPISODES}.npz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["collect", "--expert", task, "--episodes", str(DEMO_EPISODES), "--seed", "0",
+                "--out", str(path)]
+        print("$ nail-jax " + " ".join(args), flush=True)
+        subprocess.run([*NAIL_JAX, *args], check=True)
+    return path
+
+
+def run_overrides(task: str, cell: str, algo: str, demos: pathlib.Path, extra: dict) -> dict:
+    """``--set`` values of one run: the cell's change, the algorithm's, the sweep's dataset."""
+    overrides = {"demos": str(demos)}
+    for key, value in {**CELLS[cell][2], **ALGOS[algo][1]}.items():
+        if value == EPOCH:
+            value = make_config(ALGOS[algo][0], task).epoch_steps
+        overrides[key] = "none" if value is None else str(value).lower()
+    return {**overrides, **extra}
+
+
+def cell_algos(cell: str) -> list[str]:
+    return ["ail", "nail", "nail_bound"] if cell == "base" else ["ail", "nail"]
+
+
+def seed_stats(records: list[dict], seed: int) -> dict:
+    """One seed's final score, last ten, first 0.8, collapse rate and second-half BCE."""
+    rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
+    scored = [r for r in rows if r.get("score") is not None]
+    score = np.array([r["score"] for r in scored], np.float64)
+    bce = np.array([r["disc_bce"] for r in rows], np.float64)[len(rows) // 2:]
+    reached = np.flatnonzero(score >= 0.8)
+    later = score[reached[0] + 1:] if len(reached) else np.array([])
+    return {"seed": seed, "final_score": score[-1], "last10": score[-10:].mean(),
+            "reached": len(reached) > 0,
+            "collapse_rate": float((later < 0.5).mean()) if len(later) else None,
+            "bce_mean": bce.mean(), "bce_amplitude": bce.std(),
+            "bce_distance_ln2": np.abs(LN2 - bce).mean()}
+
+
+def summarize(task: str, cell: str, algo: str, run: pathlib.Path) -> tuple[dict, list[dict]]:
+    records = read_metrics(run)
+    config = json.loads((run / "config.json").read_text())
+    c = config["config"]
+    seeds = [seed_stats(records, s) for s in range(config["num_seeds"])]
+    final = np.array([s["final_score"] for s in seeds])
+    rates = [s["collapse_rate"] for s in seeds if s["collapse_rate"] is not None]
+    last = max(records, key=lambda r: (r["epoch"], r["seed"]))
+    row = {
+        "task": task, "cell": cell, "factor": CELLS[cell][0], "value": CELLS[cell][1],
+        "algo": algo, "seeds": len(seeds), "demo_trajectories": c["demo_trajectories"],
+        "gradient_penalty": c["disc"]["gradient_penalty"],
+        "spectral_norm": c["disc"]["spectral_norm"],
+        "disc_learning_rate": c["disc"]["learning_rate"],
+        "disc_updates": c["disc_updates_per_iteration"], "disc_window": c["disc_window"],
+        "final_mean": final.mean(), "iqm_final": iqm(final),
+        "last10_mean": float(np.mean([s["last10"] for s in seeds])),
+        "reached_0.8": sum(s["reached"] for s in seeds),
+        "collapse_rate": float(np.mean(rates)) if rates else None,
+        "seeds_collapsing": sum(r >= 0.2 for r in rates),
+        "bce_mean": float(np.mean([s["bce_mean"] for s in seeds])),
+        "bce_amplitude": float(np.mean([s["bce_amplitude"] for s in seeds])),
+        "bce_distance_ln2": float(np.mean([s["bce_distance_ln2"] for s in seeds])),
+        "wall_time_s": last.get("wall_time"),
+    }
+    return row, [{"task": task, "cell": cell, "algo": algo, **s} for s in seeds]
+
+
+def least_stable_figure(task: str, cell: str, runs: dict[str, pathlib.Path]):
+    """BCE (top) and score (bottom) over env steps, one line per seed, AIL and NAIL."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 6))
+    axes = fig.subplots(2, len(runs), sharex=True, squeeze=False)
+    for col, (algo, run) in enumerate(runs.items()):
+        records = read_metrics(run)
+        for seed in sorted({r["seed"] for r in records}):
+            rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
+            x = [r["env_steps"] for r in rows]
+            axes[0, col].plot(x, [r["disc_bce"] for r in rows], label=f"seed {seed}")
+            scored = [r for r in rows if r.get("score") is not None]
+            axes[1, col].plot([r["env_steps"] for r in scored], [r["score"] for r in scored])
+        axes[0, col].axhline(LN2, color="k", linestyle=":", linewidth=0.8)
+        axes[0, col].set_title(f"{task}, cell {cell}: {algo.upper()}")
+        axes[0, col].set_ylabel("discriminator BCE (ln 2 dotted)")
+        axes[1, col].set_ylabel("normalised score")
+        axes[1, col].set_xlabel("env steps")
+        axes[1, col].axhline(0.8, color="k", linestyle=":", linewidth=0.8)
+        axes[0, col].legend(fontsize=7)
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="inverted_pendulum",
+                        help="a preset with a bundled expert (default inverted_pendulum)")
+    parser.add_argument("--cells", nargs="+", choices=sorted(CELLS), default=list(CELLS))
+    parser.add_argument("--algos", nargs="+", choices=sorted(ALGOS), default=sorted(ALGOS),
+                        help="algorithms to train now (nail_bound only in cell base)")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="env steps per run (default: the preset's budget)")
+    parser.add_argument("--out", default="runs/stability")
+    parser.add_argument("--results", default=str(HERE / "results" / "stability"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra override for the runs trained now (repeatable)")
+    parser.add_argument("--analyse-only", action="store_true")
+    args = parser.parse_args()
+    out, results = pathlib.Path(args.out), pathlib.Path(args.results)
+    extra = dict(item.split("=", 1) for item in args.set)
+    if not args.analyse_only:
+        demos = demo_file(args.task, out)
+        steps = args.steps or make_config("nail", args.task).total_steps
+        for cell in args.cells:
+            for algo in cell_algos(cell):
+                if algo in args.algos:
+                    train_run(out / args.task / cell / algo, ALGOS[algo][0], args.task,
+                              args.seeds, steps, run_overrides(args.task, cell, algo, demos,
+                                                               extra))
+    rows, per_seed, runs = [], [], {}
+    for cell in CELLS:
+        for algo in cell_algos(cell):
+            run = keep_results(out / args.task / cell / algo,
+                               results / args.task / cell / algo)
+            if run is None or not (run / "summary.json").exists():
+                continue
+            row, seeds = summarize(args.task, cell, algo, run)
+            rows.append(row)
+            per_seed += seeds
+            runs[cell, algo] = run
+    if not rows:
+        print("no finished runs to report", file=sys.stderr)
+        return 1
+    results.mkdir(parents=True, exist_ok=True)
+    write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in rows])
+    write_rows(results / "per_seed.csv", [{"env": r["task"], **r} for r in per_seed])
+    ail = [r for r in rows if r["algo"] == "ail" and (r["cell"], "nail") in runs]
+    if ail:
+        worst = max(ail, key=lambda r: (r["collapse_rate"] or 0.0, -r["bce_distance_ln2"]))
+        fig = least_stable_figure(args.task, worst["cell"],
+                                  {a: runs[worst["cell"], a] for a in ("ail", "nail")})
+        fig.savefig(results / f"{args.task}_least_stable.png", dpi=110)
+        print(f"least stable AIL cell: {worst['cell']} -> {args.task}_least_stable.png")
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for row in rows:
+        print("| " + " | ".join(fmt(row.get(c), SPECS.get(c, ".3f")) for c in COLUMNS) + " |")
+    print(f"\nwrote {results}/summary.csv and per_seed.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
