@@ -236,13 +236,19 @@ def test_sigint_stops_the_python_api_with_run_stopped(tmp_path, monkeypatch):
     epoch 1; the exit code it carries is 130. Catches a KeyboardInterrupt that loses the
     epoch, and SIGINT left out."""
     _kill_at_epoch(monkeypatch, 1, signal.SIGINT)
+    # Python's own SIGINT handler, as in a terminal: a shell's background job (`pytest &`)
+    # starts with SIGINT ignored, and an ignored signal stays ignored (StopSignals).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     config = make_config("nail", "point_mass", {
         "num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": int(STEPS_2),
         "batch_size": 16, "replay_capacity": 400, "num_eval_episodes": 2,
         "sac.hidden_sizes": (16, 16), "disc.hidden_sizes": (16, 16)})
-    with pytest.raises(nj.RunStopped) as caught:
-        nj.run_training(config, tmp_path / "run", checkpoint_every=5, progress=False,
-                        log=lambda _: None)
+    try:
+        with pytest.raises(nj.RunStopped) as caught:
+            nj.run_training(config, tmp_path / "run", checkpoint_every=5, progress=False,
+                            log=lambda _: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     e = caught.value
     assert (e.signal_name, e.epoch, e.exit_code) == ("SIGINT", 1, 130)
     assert _checkpoints(tmp_path / "run") == [1]
