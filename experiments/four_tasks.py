@@ -38,7 +38,7 @@ from ail_vs_nail import ALGOS, CHECKPOINT_STEPS, per_seed_stats, summarize, writ
 from nail_jax.running.plotting import curves
 from nail_jax.running.run_dir import read_metrics
 
-from study_runs import fmt, keep_results, train_run
+from study_runs import add_study_arguments, keep_results, print_table, train_run
 
 HERE = pathlib.Path(__file__).resolve().parent
 STEPS = 1_003_520
@@ -112,11 +112,7 @@ def main() -> int:
                              "two processes with one each share a 2-core CPU better)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=STEPS)
-    parser.add_argument("--out", default="runs/ail_vs_nail")
-    parser.add_argument("--results", default=str(HERE / "results" / "four_tasks"))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra override for the runs trained now (repeatable)")
-    parser.add_argument("--analyse-only", action="store_true")
+    add_study_arguments(parser, "runs/ail_vs_nail", HERE / "results" / "four_tasks")
     args = parser.parse_args()
     out, results = pathlib.Path(args.out), pathlib.Path(args.results)
     extra = dict(item.split("=", 1) for item in args.set)
@@ -144,11 +140,7 @@ def main() -> int:
     write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in summary])
     write_rows(results / "per_seed.csv", per_seed)
     make_figure(task_runs, args.steps).savefig(results / "four_tasks.png", dpi=110)
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    for row in summary:
-        print("| " + " | ".join(fmt(row.get(c)) if c != "wall_time_s" else
-                                fmt(row.get(c), ".0f") for c in COLUMNS) + " |")
+    print_table(summary, COLUMNS, {"wall_time_s": ".0f"})
     print(f"\nwrote {results}/summary.csv, per_seed.csv and four_tasks.png")
     return 0
 

@@ -47,7 +47,7 @@ from ail_vs_nail import iqm, write_rows
 from nail_jax.running.run_dir import read_metrics
 from nail_jax.training.config import make_config
 
-from study_runs import NAIL_JAX, fmt, keep_results, train_run
+from study_runs import NAIL_JAX, add_study_arguments, keep_results, print_table, train_run
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEMO_EPISODES = 64
@@ -189,11 +189,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps per run (default: the preset's budget)")
-    parser.add_argument("--out", default="runs/stability")
-    parser.add_argument("--results", default=str(HERE / "results" / "stability"))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra override for the runs trained now (repeatable)")
-    parser.add_argument("--analyse-only", action="store_true")
+    add_study_arguments(parser, "runs/stability", HERE / "results" / "stability")
     args = parser.parse_args()
     out, results = pathlib.Path(args.out), pathlib.Path(args.results)
     extra = dict(item.split("=", 1) for item in args.set)
@@ -230,10 +226,7 @@ def main() -> int:
                                   {a: runs[worst["cell"], a] for a in ("ail", "nail")})
         fig.savefig(results / f"{args.task}_least_stable.png", dpi=110)
         print(f"least stable AIL cell: {worst['cell']} -> {args.task}_least_stable.png")
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    for row in rows:
-        print("| " + " | ".join(fmt(row.get(c), SPECS.get(c, ".3f")) for c in COLUMNS) + " |")
+    print_table(rows, COLUMNS, SPECS)
     print(f"\nwrote {results}/summary.csv and per_seed.csv")
     return 0
 

@@ -67,3 +67,22 @@ def fmt(value, spec: str = ".3f") -> str:
     if value is None:
         return "-"
     return format(value, spec) if isinstance(value, float) else str(value)
+
+
+def add_study_arguments(parser, out: str, results: pathlib.Path) -> None:
+    """The flags every study script takes: ``--out`` (runs), ``--results`` (committed
+    copies, tables, figures), ``--set KEY=VALUE`` (repeatable) and ``--analyse-only``."""
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--results", default=str(results))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra override for the runs trained now (repeatable)")
+    parser.add_argument("--analyse-only", action="store_true")
+
+
+def print_table(rows: list[dict], columns: list[str], specs: dict[str, str] | None = None):
+    """``rows`` as a markdown table of ``columns`` (cells by :func:`fmt`, ``specs`` per column)."""
+    specs = specs or {}
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(fmt(row.get(c), specs.get(c, ".3f")) for c in columns) + " |")
