@@ -89,9 +89,11 @@ def make_figure(task_runs: dict[str, dict[str, pathlib.Path]], steps: int):
     for ax, (task, runs) in zip(axes, task_runs.items(), strict=True):
         for algo, run_dir in runs.items():
             x, values = curves(run_dir, "score", steps)
-            line = ax.plot(x, np.nanmean(values, 0), label=f"{algo.upper()}, {len(values)} seeds")
+            color = {"ail": "C0", "nail": "C1"}[algo]  # the same in every panel
+            ax.plot(x, np.nanmean(values, 0), color=color,
+                    label=f"{algo.upper()}, {len(values)} seeds")
             ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
-                            color=line[0].get_color())
+                            color=color)
         ax.set_title(task)
         ax.set_xlabel("env steps")
         ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
