@@ -332,7 +332,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             log_pi_ref = reference_log_prob(reference, transitions.obs[:batch],
                                             transitions.action[:batch])
             # AIL: the chosen reward form of the logit (``config.reward``; NAIL keeps -log r)
-            reward = r_ail if config.reward == "ail" else REWARDS[config.reward](log_r)
+            reward = REWARDS[config.reward](log_r)
             r_nail = nail_reward(log_r[:batch], log_pi_ref)
         metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
                    "log_pi_ref": jnp.mean(log_pi_ref), "reward_used": jnp.mean(reward)}
