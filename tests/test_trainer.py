@@ -8,8 +8,10 @@ from recording import record_learners
 from nail_jax.data.collect import collect_dataset
 from nail_jax.data.datasets import DemoError, load_dataset, save_dataset
 from nail_jax.data.demonstrations import subsample
+from nail_jax.distributions import tanh_gaussian_log_prob
 from nail_jax.envs.toy import PointMass
 from nail_jax.networks import make_policy_network
+from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.running.parallel import seed_keys
 from nail_jax.training.config import ConfigError, make_config
 from nail_jax.training.trainer import DemoPairs, build, prepare_demonstrations, sample_demos
@@ -168,6 +170,52 @@ def test_bc_trains_the_policy_on_the_demonstrations_alone():
         assert name not in m
 
 
+@pytest.mark.parametrize("algo", ["ail", "nail"])
+def test_bc_warm_start_starts_the_policy_from_the_clone(algo):
+    """``bc_warmstart_steps=N``: the policy and ``pi_ref`` start as N BC steps on the
+    demonstrations (with the statistics it was cloned under, far likelier demonstrated actions
+    than the cold start), SAC's Adam state and update count fresh, the statistics seeded with
+    the demonstrations' states; critics and discriminator as in the cold start; the warm-up
+    acts with the clone (its actions far likelier under the clone than the cold warm-up's)."""
+    sizes = {"warmup_steps": 120, "total_steps": 160}
+    cold_trainer, expert = build(_tiny(algo, **sizes))
+    warm_trainer, _ = build(_tiny(algo, **sizes, bc_warmstart_steps=300))
+    key = jax.random.PRNGKey(0)
+    cold = jax.jit(cold_trainer.init)(key, expert)
+    warm = jax.jit(warm_trainer.init)(key, expert)
+    chex.assert_trees_all_equal(warm.sac.q_params, cold.sac.q_params)
+    chex.assert_trees_all_equal(warm.disc.params, cold.disc.params)
+    chex.assert_trees_all_equal(warm.sac.policy_opt_state, cold.sac.policy_opt_state)
+    assert int(warm.sac.steps) == int(cold.sac.steps) == 0
+    chex.assert_trees_all_equal(warm.sac.reference.params, warm.sac.policy_params)
+    assert int(warm.env_steps) == int(cold.env_steps) == 120
+    # point mass never terminates: every demonstration state is live and counted once more
+    assert float(warm.sac.normalizer.count) == float(cold.sac.normalizer.count) + len(expert.obs)
+    cloned_under = update_statistics(init_statistics(expert.obs.shape[1]), expert.obs)
+    network = make_policy_network(expert.obs.shape[1], expert.action.shape[1], (16, 16))
+
+    def log_likelihood(params, obs, action):  # [N] under the statistics of the cloning
+        mean, log_std = network.apply(cloned_under, params, obs)
+        return tanh_gaussian_log_prob(mean, log_std, action)
+
+    def demo_ll(state):
+        return float(jnp.mean(log_likelihood(state.sac.policy_params, expert.obs,
+                                             expert.action)))
+
+    assert demo_ll(warm) > demo_ll(cold) + 5.0, (demo_ll(warm), demo_ll(cold))
+
+    def warmup_ll(state):  # the clone's log-likelihood of a warm-up's actions
+        data = state.replay.data
+        return float(jnp.mean(log_likelihood(warm.sac.policy_params, data.obs[:120],
+                                             data.action[:120])))
+
+    # the clone's own samples score about minus its entropy (12 nats here); the cold policy's
+    # (and a warm-up that did not act with the clone: -3e4) fall where the clone has no mass
+    assert warmup_ll(warm) > 0.0 > warmup_ll(cold), (warmup_ll(warm), warmup_ll(cold))
+    _, m = jax.jit(warm_trainer.run_epoch)(warm, expert)
+    assert np.isfinite(float(m["critic_loss"])) and np.isfinite(float(m["score"]))
+
+
 def test_metrics_cover_the_issue_list():
     trainer, expert = build(_tiny("nail"))
     _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
@@ -245,6 +293,9 @@ def test_bad_configs_are_reported():
     ("nail", {"reward": "gail"}, "reward=gail is a reward form of AIL.*algo nail has its own"),
     ("rl", {"reward": "fairl"}, "reward=fairl .* algo rl has its own reward"),
     ("bc", {"reward": "gail"}, "algo bc has its own reward \\(none: it clones"),
+    ("ail", {"bc_warmstart_steps": -1}, "bc_warmstart_steps must be >= 0, got -1"),
+    ("bc", {"bc_warmstart_steps": 10}, "bc_warmstart_steps warm-starts .* algo bc takes none"),
+    ("rl", {"bc_warmstart_steps": 10}, "algo rl takes none \\(it has no demonstrations"),
 ])
 def test_each_invalid_config_names_its_field(algo, overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -58,6 +58,11 @@ class TrainConfig:
       disc_updates_per_iteration: discriminator steps per vectorised env step.
       batch_size: SAC and discriminator batch size (per class for the discriminator).
       replay_capacity: replay buffer size in transitions.
+      bc_warmstart_steps: ``ail``/``nail`` only: behavioural-cloning steps on the
+        demonstrations before the run (0: none). The policy starts as the clone (its Adam
+        state and update count then fresh for SAC), ``pi_ref`` is the clone in the warm-up
+        and the first epoch, and with ``normalize_observations`` the statistics start from
+        the demonstrations' live states (as ``bc``'s), then follow the env's.
       disc_window: the discriminator's policy samples come from the most recent
         ``disc_window`` transitions; 0 means the whole replay buffer.
       absorbing: DAC absorbing states for episodes that terminate.
@@ -86,6 +91,7 @@ class TrainConfig:
     disc_updates_per_iteration: int = 1
     batch_size: int = 256
     replay_capacity: int = 1_000_000
+    bc_warmstart_steps: int = 0
     disc_window: int = 0
     absorbing: bool = True
     normalize_observations: bool = True
@@ -147,7 +153,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     for name in positive:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
-    for name in ["warmup_steps", "disc_updates_per_iteration", "disc_window"]:
+    for name in ["warmup_steps", "disc_updates_per_iteration", "disc_window",
+                 "bc_warmstart_steps"]:
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must be >= 0, got {getattr(config, name)}")
     for name in ["epoch_steps", "warmup_steps"]:
@@ -163,6 +170,10 @@ def validate_config(config: TrainConfig) -> TrainConfig:
             f"total_steps={config.total_steps} leaves no full epoch after warmup_steps="
             f"{config.warmup_steps} with epoch_steps={config.epoch_steps}; raise --steps to at "
             f"least {config.warmup_steps + config.epoch_steps}")
+    if config.bc_warmstart_steps and config.algo not in ("ail", "nail"):
+        why = {"bc": "it clones throughout", "rl": "it has no demonstrations"}[config.algo]
+        raise ConfigError(f"bc_warmstart_steps warm-starts AIL/NAIL's policy by cloning the "
+                          f"demonstrations; algo {config.algo} takes none ({why}): drop it")
     if config.algo in ("ail", "nail") and config.disc_updates_per_iteration < 1:
         raise ConfigError(f"algo {config.algo} needs disc_updates_per_iteration >= 1")
     if config.sac.reference_kl and config.algo != "nail":

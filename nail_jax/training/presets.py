@@ -23,7 +23,7 @@ _COMMON: Table = {
     "disc_updates_per_iteration": 1,
     "sac.tau": 0.005, "sac.reward_scale": 1.0, "sac.init_alpha": 1.0, "sac.n_critics": 2,
     "disc.spectral_norm": False, "disc.gradient_penalty": 10.0, "disc.state_only": False,
-    "reward": "ail",
+    "reward": "ail", "bc_warmstart_steps": 0,
 }
 
 

@@ -14,7 +14,8 @@ immutable snapshot (normaliser statistics and policy params) taken at the epoch 
 iteration is ``sac_updates_per_iteration`` maximum-likelihood steps of the same policy
 network on demonstration pairs, so a BC epoch makes as many policy updates as an AIL or NAIL
 epoch of the same config; its observation statistics are the demonstrations'. It keeps the
-same state, evaluation, score, run files and checkpoints.
+same state, evaluation, score, run files and checkpoints. The same steps, run
+``bc_warmstart_steps`` times in ``init``, warm-start AIL's and NAIL's policy (and ``pi_ref``).
 
 Everything per seed is one :class:`TrainState` pytree, so ``jax.vmap`` over seeds works
 on every function here.
@@ -252,13 +253,37 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             env_steps=state.env_steps + config.num_envs,
         )
 
+    def clone(sac_state: SACState, demos: DemoPairs, key: jax.Array, steps: int):
+        """``steps`` BC steps on SAC's policy params and Adam state (through a
+        :class:`BCState` view; the structures are the same) on fresh demonstration batches,
+        weighted like the discriminator's expert side (the absorbing state has weight 0).
+        Returns the SAC state and the ``[steps]`` BC metrics."""
+
+        def body(learner: BCState, k):
+            obs, action, _ = sample_demos(demos, k, batch, weighted=config.demo_subsample > 1)
+            weight = live_weight(obs) if config.absorbing else jnp.ones(obs.shape[:1])
+            return bc.update(learner, BCBatch(obs, action, weight), k)
+
+        learner = BCState(sac_state.policy_params, sac_state.policy_opt_state,
+                          sac_state.normalizer, sac_state.steps)
+        learner, metrics = jax.lax.scan(body, learner, jax.random.split(key, steps))
+        return sac_state.replace(policy_params=learner.params, policy_opt_state=learner.opt_state,
+                                 steps=learner.steps), metrics
+
     def init(key: jax.Array, demos: DemoPairs | None = None) -> TrainState:
         k_sac, k_disc, k_env, k_rand, k_warm, k_next = jax.random.split(key, 6)
         stats = init_statistics(obs_size) if config.normalize_observations else None
-        if cloning and stats is not None:  # the demonstrations' states (not the absorbing one)
+        warm_start = config.bc_warmstart_steps if imitation else 0
+        if (cloning or warm_start) and stats is not None:
+            # the demonstrations' states (not the absorbing one)
             stats = update_statistics(stats, demos.obs,
                                       live_weight(demos.obs) if config.absorbing else None)
         sac_state = sac.init(k_sac, stats)
+        if warm_start:  # pi <- the clone; SAC then starts its own Adam moments and count
+            fresh = sac_state
+            sac_state, _ = clone(sac_state, demos, jax.random.fold_in(k_sac, 1), warm_start)
+            sac_state = take_snapshot(sac_state.replace(
+                policy_opt_state=fresh.policy_opt_state, steps=fresh.steps))
         example = Transition(jnp.zeros(obs_size), jnp.zeros(action_size), jnp.zeros(()),
                              jnp.zeros(()), jnp.zeros(obs_size))
         state = TrainState(
@@ -366,20 +391,8 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return state.replace(sac=sac_state, disc=disc_state), metrics
 
     def clone_iteration(state: TrainState, demos: DemoPairs, key: jax.Array):
-        """``bc``: ``sac_updates_per_iteration`` BC steps on fresh demonstration batches
-        (weighted like the discriminator's expert side; the absorbing state has weight 0)."""
-        sac_state = state.sac
-
-        def body(learner: BCState, k):
-            obs, action, _ = sample_demos(demos, k, batch, weighted=config.demo_subsample > 1)
-            weight = live_weight(obs) if config.absorbing else jnp.ones(obs.shape[:1])
-            return bc.update(learner, BCBatch(obs, action, weight), k)
-
-        learner = BCState(sac_state.policy_params, sac_state.policy_opt_state,
-                          sac_state.normalizer, sac_state.steps)
-        learner, metrics = jax.lax.scan(body, learner, jax.random.split(key, n_sac))
-        sac_state = sac_state.replace(policy_params=learner.params,
-                                      policy_opt_state=learner.opt_state, steps=learner.steps)
+        """``bc``: ``sac_updates_per_iteration`` BC steps (:func:`clone`)."""
+        sac_state, metrics = clone(state.sac, demos, key, n_sac)
         return state.replace(sac=sac_state), {f"bc_{k}": jnp.mean(v) for k, v in metrics.items()}
 
     def evaluate_policy(policy, key):
