@@ -18,7 +18,9 @@ preset's weight 0.03. The factors (:data:`CELLS`):
 - the discriminator's regularisation and strength: gradient penalty 0 / 10 / 100, spectral
   norm, learning rate 3e-5 / 3e-4 / 1e-3, 4 updates per iteration;
 - its data: the whole replay, or the last epoch only (``disc_window = epoch_steps``, the
-  ``Q_t`` of eq. 5).
+  ``Q_t`` of eq. 5);
+- DAC's absorbing state off (alone and with spectral norm): terminating is then worth 0, not
+  the discriminator's reward for the absorbing state.
 
 Runs go to ``OUT/<task>/<cell>/<algo>``; a finished run is reused, an interrupted one resumed
 (``study_runs.train_run``). Reported per cell and algorithm over the seeds (statistics of
@@ -67,6 +69,12 @@ CELLS: dict[str, tuple[str, str, dict]] = {
     "disc_lr1e-3": ("disc learning rate", "1e-3", {"disc.learning_rate": 1e-3}),
     "disc_updates4": ("disc updates / iteration", "4", {"disc_updates_per_iteration": 4}),
     "window_epoch": ("disc data", "last epoch", {"disc_window": EPOCH}),
+    # Without DAC's absorbing state, terminating is worth 0 whatever the discriminator says;
+    # with it, the discriminator's low reward for the absorbing state (policies fall, experts
+    # do not) may hold a policy up even where the live states' reward is flat.
+    "noabsorb": ("absorbing state", "off", {"absorbing": False}),
+    "spectral_noabsorb": ("spectral norm, absorbing state", "on, off",
+                          {"disc.spectral_norm": True, "absorbing": False}),
 }
 # algo name -> (--algo, extra overrides); nail_bound only in cell ``base``.
 ALGOS: dict[str, tuple[str, dict]] = {
@@ -76,7 +84,7 @@ ALGOS: dict[str, tuple[str, dict]] = {
 }
 COLUMNS = ["task", "cell", "factor", "value", "algo", "seeds", "demo_trajectories",
            "gradient_penalty", "spectral_norm", "disc_learning_rate", "disc_updates",
-           "disc_window", "final_mean", "iqm_final", "last10_mean", "reached_0.8",
+           "disc_window", "absorbing", "final_mean", "iqm_final", "last10_mean", "reached_0.8",
            "collapse_rate", "seeds_collapsing", "bce_mean", "bce_amplitude", "bce_distance_ln2",
            "wall_time_s"]
 
@@ -139,6 +147,7 @@ def summarize(task: str, cell: str, algo: str, run: pathlib.Path) -> tuple[dict,
         "spectral_norm": c["disc"]["spectral_norm"],
         "disc_learning_rate": c["disc"]["learning_rate"],
         "disc_updates": c["disc_updates_per_iteration"], "disc_window": c["disc_window"],
+        "absorbing": c["absorbing"],
         "final_mean": final.mean(), "iqm_final": iqm(final),
         "last10_mean": float(np.mean([s["last10"] for s in seeds])),
         "reached_0.8": sum(s["reached"] for s in seeds),
