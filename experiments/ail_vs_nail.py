@@ -116,21 +116,26 @@ def bootstrap_ci(x: np.ndarray, stat=iqm, n: int = 10_000, seed: int = 0) -> tup
 
 
 def per_seed_stats(records: list[dict], seed: int) -> dict:
+    """One seed's scores and second-half BCE over ``records`` (BCE ``None`` without a
+    discriminator, e.g. ``bc``)."""
     rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
     score = np.array([r["score"] for r in rows], np.float64)
-    bce = np.array([r["disc_bce"] for r in rows], np.float64)
     reached = np.flatnonzero(score >= 0.8)
     later = score[reached[0] + 1:] if len(reached) else np.array([])
-    second = bce[len(bce) // 2:]
+    if "disc_bce" in rows[0]:
+        bce = np.array([r["disc_bce"] for r in rows], np.float64)
+        second = bce[len(bce) // 2:]
+        bce_stats = {"bce_distance_ln2": float(np.mean(np.abs(math.log(2.0) - second))),
+                     "bce_amplitude": float(np.std(second)), "bce_mean": float(np.mean(second))}
+    else:
+        bce_stats = dict.fromkeys(("bce_distance_ln2", "bce_amplitude", "bce_mean"))
     return {
         "seed": seed, "epochs": len(rows), "env_steps": rows[-1]["env_steps"],
         "final_score": score[-1], "best_score": score.max(),
         "last10_mean_score": score[-10:].mean(),
         "reached_0.8_at": rows[reached[0]]["env_steps"] if len(reached) else None,
         "later_evals": len(later), "later_below_0.5": int((later < 0.5).sum()),
-        "bce_distance_ln2": float(np.mean(np.abs(math.log(2.0) - second))),
-        "bce_amplitude": float(np.std(second)),
-        "bce_mean": float(np.mean(second)),
+        **bce_stats,
     }
 
 
@@ -147,9 +152,8 @@ def summarize(env: str, algo: str, seeds: list[dict]) -> dict:
         "iqm_final": iqm(final), "iqm_ci_low": lo, "iqm_ci_high": hi,
         "reached_0.8": sum(s["reached_0.8_at"] is not None for s in seeds),
         "dip_fraction": below / later if later else None,
-        "bce_distance_ln2": np.mean([s["bce_distance_ln2"] for s in seeds]),
-        "bce_amplitude": np.mean([s["bce_amplitude"] for s in seeds]),
-        "bce_mean": np.mean([s["bce_mean"] for s in seeds]),
+        **{k: None if seeds[0][k] is None else np.mean([s[k] for s in seeds])
+           for k in ("bce_distance_ln2", "bce_amplitude", "bce_mean")},
     }
 
 

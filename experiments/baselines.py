@@ -1,0 +1,177 @@
+"""What researchers expect beside AIL and NAIL (issue 25): reward forms, state-only
+discriminators, behavioural cloning and the BC warm start, on the four-task study's seeds.
+
+    python experiments/baselines.py --tasks hopper --variants gail fairl   # train (resumable)
+    python experiments/baselines.py --tasks halfcheetah --variants ail_state_only
+    python experiments/baselines.py --tasks hopper --variants bc
+    python experiments/baselines.py --analyse-only                         # table and figure
+
+Each RL variant (:data:`VARIANTS`) is a task's AIL or NAIL of the four-task study
+(``four_tasks.TASKS``, whose settings ``ail_vs_nail.ALGOS`` spells out, so a committed run keeps
+its meaning when a preset changes) with one change: the GAIL or FAIRL reward form
+(``--set reward=...``; AIRL's logit reward is AIL's ``-log r``), a state-only discriminator on
+``(s, s')`` (``disc.state_only``), or a BC warm start of 20,000 steps (``bc_warmstart_steps``).
+``bc`` is behavioural cloning with the same epochs, i.e. the policy updates of the AIL/NAIL run
+(``--algo bc``; no env steps), evaluated every ``BC_EVAL_EVERY[task]`` epochs. Seed ``i`` of every
+run is ``PRNGKey(i)``, so the reference rows ``ail`` and ``nail`` are seeds ``0 .. --seeds - 1`` of
+the committed four-task runs (``experiments/results/four_tasks`` or ``.../ail_vs_nail``): the
+same seeds, not a new draw. Runs go to ``OUT/<task>/<variant>``; a finished run is reused, an
+interrupted one resumed (``study_runs.train_run``).
+
+Reported per task and variant over the first ``--seeds`` seeds (the statistics of
+``ail_vs_nail.py``): final score (mean +- std), its IQM, the mean of the last ten evaluations,
+seeds reaching 0.8, dips (after a seed first reaches 0.8, the fraction of its later evaluations
+below 0.5), the second half's discriminator BCE (none for ``bc``) and the run's wall time (a
+reference row's is that of its whole run, with more seeds). Writes ``RESULTS/summary.csv``,
+``RESULTS/per_seed.csv``, the runs' files under ``RESULTS/<task>/<variant>/`` and
+``RESULTS/baselines.png``: one panel per task, each variant's mean score over the policy
+updates (as AIL/NAIL env steps: ``bc`` at the env steps whose updates it has made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+from ail_vs_nail import ALGOS, CHECKPOINT_STEPS, per_seed_stats, summarize, write_rows
+from four_tasks import STEPS, TASKS
+
+from nail_jax.running.run_dir import read_metrics
+
+from study_runs import add_study_arguments, keep_results, print_table, train_run
+
+HERE = pathlib.Path(__file__).resolve().parent
+WARMSTART_STEPS = 20_000  # hopper's BC clones score 0.75-0.99 after 19-22k steps
+# variant -> (the four-task algorithm it changes, --set changes); "bc" is --algo bc.
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "gail": ("ail", {"reward": "gail"}),
+    "fairl": ("ail", {"reward": "fairl"}),
+    "ail_state_only": ("ail", {"disc.state_only": "true"}),
+    "nail_state_only": ("nail", {"disc.state_only": "true"}),
+    "ail_bc_warmstart": ("ail", {"bc_warmstart_steps": str(WARMSTART_STEPS)}),
+    "nail_bc_warmstart": ("nail", {"bc_warmstart_steps": str(WARMSTART_STEPS)}),
+    "bc": ("bc", {}),
+}
+# bc's epochs take seconds: evaluating each would cost more than the training.
+BC_EVAL_EVERY = {"halfcheetah": 5, "hopper": 10, "walker2d": 10, "ant": 5}
+REFERENCES = ("ail", "nail")
+COLUMNS = ["task", "variant", "algo", "seeds", "final_mean", "final_std", "iqm_final",
+           "last10_mean", "reached_0.8", "dip_fraction", "bce_mean", "wall_time_s"]
+
+
+def run_settings(task: str, variant: str) -> tuple[str, dict[str, str]]:
+    """``(--algo, --set overrides)`` of one variant on ``task``."""
+    base, change = VARIANTS[variant]
+    if base == "bc":  # the AIL run's epochs (the same policy updates), its own evaluation
+        epoch_steps = ALGOS[TASKS[task][0]][1]["epoch_steps"]
+        return "bc", {"epoch_steps": epoch_steps, "eval_every": str(BC_EVAL_EVERY[task])}
+    algo, overrides = ALGOS[TASKS[task][REFERENCES.index(base)]]
+    return algo, {**overrides, **change}
+
+
+def source(task: str, variant: str, out: pathlib.Path, results: pathlib.Path):
+    """The folder to read one row's metrics from (a reference's committed four-task run)."""
+    if variant in REFERENCES:
+        name = TASKS[task][REFERENCES.index(variant)]
+        for folder in (HERE / "results" / "four_tasks", HERE / "results" / "ail_vs_nail"):
+            if (folder / task / name / "metrics.jsonl").exists():
+                return folder / task / name
+        return None
+    return keep_results(out / task / variant, results / task / variant)
+
+
+def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, seeds: int):
+    """``(summary rows, per-seed rows, {variant: (run dir, epoch_steps)})`` of one task."""
+    summary, per_seed, runs = [], [], {}
+    for variant in (*REFERENCES, *VARIANTS):
+        src = source(task, variant, out, results)
+        if src is None or not (src / "summary.json").exists():
+            continue
+        config = json.loads((src / "config.json").read_text())
+        if config["num_seeds"] < seeds:
+            print(f"{src}: {config['num_seeds']} seeds, fewer than {seeds}: left out",
+                  file=sys.stderr)
+            continue
+        scored = [r for r in read_metrics(src) if r.get("score") is not None]
+        stats = [per_seed_stats(scored, s) for s in range(seeds)]
+        row = summarize(task, variant, stats)
+        last = max(read_metrics(src), key=lambda r: (r["epoch"], r["seed"]))
+        row.update(task=task, variant=variant, algo=config["config"]["algo"],
+                   wall_time_s=last.get("wall_time"))
+        summary.append(row)
+        per_seed += [{"env": task, "variant": variant, **s} for s in stats]
+        c = config["config"]
+        runs[variant] = (src, c["epoch_steps"], c["warmup_steps"])
+    return summary, per_seed, runs
+
+
+def make_figure(task_runs: dict[str, dict], seeds: int):
+    """One panel per task: each variant's mean score over its first ``seeds`` seeds against
+    the env steps of AIL/NAIL with as many policy updates (``warmup + epoch * epoch_steps``)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5 * max(1, len(task_runs)), 4))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(task_runs))))
+    for ax, (task, runs) in zip(axes, task_runs.items(), strict=True):
+        for i, (variant, (src, epoch_steps, warmup)) in enumerate(runs.items()):
+            rows = [r for r in read_metrics(src)
+                    if r.get("score") is not None and r["seed"] < seeds]
+            epochs = sorted({r["epoch"] for r in rows})
+            mean = [np.mean([r["score"] for r in rows if r["epoch"] == e]) for e in epochs]
+            x = [warmup + e * epoch_steps for e in epochs]
+            ax.plot(x, mean, color=f"C{i}", linestyle="-" if i < 2 else "--", label=variant)
+        ax.set_title(f"{task}, {seeds} seeds")
+        ax.set_xlabel("env steps (bc: of the run with its policy updates)")
+        ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("normalised score (mean over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=[],
+                        help="tasks to train now (default none; all tasks with runs are "
+                             "reported)")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS),
+                        default=sorted(VARIANTS), help="variants to train now")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    add_study_arguments(parser, "runs/baselines", HERE / "results" / "baselines")
+    args = parser.parse_args()
+    out, results = pathlib.Path(args.out), pathlib.Path(args.results)
+    extra = dict(item.split("=", 1) for item in args.set)
+    if not args.analyse_only:
+        for task in args.tasks:
+            for variant in args.variants:
+                algo, overrides = run_settings(task, variant)
+                epoch_steps = int(overrides["epoch_steps"])
+                train_run(out / task / variant, algo, task, args.seeds, args.steps,
+                          {**overrides, **extra},
+                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
+    summary, per_seed, task_runs = [], [], {}
+    for task in TASKS:
+        rows, seeds, runs = task_rows(task, out, results, args.seeds)
+        if set(runs) - set(REFERENCES):  # a task is reported once a variant has run
+            summary += rows
+            per_seed += seeds
+            task_runs[task] = runs
+    if not summary:
+        print("no finished variant runs to report", file=sys.stderr)
+        return 1
+    results.mkdir(parents=True, exist_ok=True)
+    write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in summary])
+    write_rows(results / "per_seed.csv", per_seed)
+    make_figure(task_runs, args.seeds).savefig(results / "baselines.png", dpi=110)
+    print_table(summary, COLUMNS, {"wall_time_s": ".0f"})
+    print(f"\nwrote {results}/summary.csv, per_seed.csv and baselines.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
