@@ -43,7 +43,6 @@ committed copy there, so ``--analyse-only`` rebuilds every table.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import pathlib
@@ -56,7 +55,7 @@ from nail_jax.running.plotting import plot_runs
 from nail_jax.running.run_dir import read_metrics
 from nail_jax.training.presets import PRESETS
 
-from study_runs import fmt, keep_results, train_run
+from study_runs import fmt, keep_results, train_run, write_rows
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
 STUDY_STEPS = 501_760
@@ -102,7 +101,6 @@ SEED_DRAWS: dict[str, tuple[str, int]] = {
     "nail_kl0.03_epoch2560_seed5": ("nail_kl0.03_epoch2560", 5),
 }
 ALGOS.update({name: ALGOS[base] for name, (base, _) in SEED_DRAWS.items()})
-CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 
 
 def iqm(x: np.ndarray) -> float:
@@ -157,19 +155,6 @@ def summarize(env: str, algo: str, seeds: list[dict]) -> dict:
     }
 
 
-def write_rows(path: pathlib.Path, rows: list[dict]) -> None:
-    """Write ``rows`` to the CSV ``path``, keeping its rows of other envs."""
-    done = {r["env"] for r in rows}
-    kept = []
-    if path.exists():
-        with open(path, newline="") as f:
-            kept = [r for r in csv.DictReader(f) if r["env"] not in done]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), restval="", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(kept + rows)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=["halfcheetah", "hopper"],
@@ -191,12 +176,10 @@ def main() -> int:
     for env in args.envs:
         if not args.analyse_only:
             for algo in args.algos:
-                name, overrides = ALGOS[algo]
-                epoch_steps = int(overrides["epoch_steps"])  # every variant spells it out
+                name, overrides = ALGOS[algo]  # every variant spells out its epoch_steps
                 first_seed = SEED_DRAWS.get(algo, (algo, 0))[1]
                 train_run(out / env / algo, name, env, args.seeds, args.steps, overrides,
-                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps),
-                          seed=first_seed)
+                          checkpoint_every=None, seed=first_seed)
         run_dirs, stats = [], {}
         for algo in ALGOS:
             src = keep_results(out / env / algo, RESULTS / env / algo)

@@ -36,12 +36,12 @@ import pathlib
 import sys
 
 import numpy as np
-from ail_vs_nail import ALGOS, CHECKPOINT_STEPS, per_seed_stats, summarize, write_rows
+from ail_vs_nail import ALGOS, per_seed_stats, summarize
 from four_tasks import STEPS, TASKS
 
 from nail_jax.running.run_dir import read_metrics
 
-from study_runs import add_study_arguments, keep_results, print_table, train_run
+from study_runs import keep_results, parse_study_arguments, report_tasks, score_panels, train_run
 
 HERE = pathlib.Path(__file__).resolve().parent
 WARMSTART_STEPS = 20_000  # hopper's BC clones score 0.75-0.99 after 19-22k steps
@@ -105,17 +105,16 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, seeds: int):
         per_seed += [{"env": task, "variant": variant, **s} for s in stats]
         c = config["config"]
         runs[variant] = (src, c["epoch_steps"], c["warmup_steps"])
+    if not set(runs) - set(REFERENCES):  # a task is reported once a variant has run
+        return [], [], {}
     return summary, per_seed, runs
 
 
 def make_figure(task_runs: dict[str, dict], seeds: int):
     """One panel per task: each variant's mean score over its first ``seeds`` seeds against
     the env steps of AIL/NAIL with as many policy updates (``warmup + epoch * epoch_steps``)."""
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5 * max(1, len(task_runs)), 4))
-    axes = np.atleast_1d(fig.subplots(1, max(1, len(task_runs))))
-    for ax, (task, runs) in zip(axes, task_runs.items(), strict=True):
+    def draw(ax, task, runs):
         for i, (variant, (src, epoch_steps, warmup)) in enumerate(runs.items()):
             rows = [r for r in read_metrics(src)
                     if r.get("score") is not None and r["seed"] < seeds]
@@ -123,14 +122,9 @@ def make_figure(task_runs: dict[str, dict], seeds: int):
             mean = [np.mean([r["score"] for r in rows if r["epoch"] == e]) for e in epochs]
             x = [warmup + e * epoch_steps for e in epochs]
             ax.plot(x, mean, color=f"C{i}", linestyle="-" if i < 2 else "--", label=variant)
-        ax.set_title(f"{task}, {seeds} seeds")
-        ax.set_xlabel("env steps (bc: of the run with its policy updates)")
-        ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("normalised score (mean over seeds)")
-    fig.tight_layout()
-    return fig
+
+    return score_panels(task_runs, draw, "env steps (bc: of the run with its policy updates)",
+                        "normalised score (mean over seeds)", lambda t: f"{t}, {seeds} seeds")
 
 
 def main() -> int:
@@ -142,35 +136,16 @@ def main() -> int:
                         default=sorted(VARIANTS), help="variants to train now")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=STEPS)
-    add_study_arguments(parser, "runs/baselines", HERE / "results" / "baselines")
-    args = parser.parse_args()
-    out, results = pathlib.Path(args.out), pathlib.Path(args.results)
-    extra = dict(item.split("=", 1) for item in args.set)
-    if not args.analyse_only:
-        for task in args.tasks:
-            for variant in args.variants:
-                algo, overrides = run_settings(task, variant)
-                epoch_steps = int(overrides["epoch_steps"])
-                train_run(out / task / variant, algo, task, args.seeds, args.steps,
-                          {**overrides, **extra},
-                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
-    summary, per_seed, task_runs = [], [], {}
-    for task in TASKS:
-        rows, seeds, runs = task_rows(task, out, results, args.seeds)
-        if set(runs) - set(REFERENCES):  # a task is reported once a variant has run
-            summary += rows
-            per_seed += seeds
-            task_runs[task] = runs
-    if not summary:
-        print("no finished variant runs to report", file=sys.stderr)
-        return 1
-    results.mkdir(parents=True, exist_ok=True)
-    write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in summary])
-    write_rows(results / "per_seed.csv", per_seed)
-    make_figure(task_runs, args.seeds).savefig(results / "baselines.png", dpi=110)
-    print_table(summary, COLUMNS, {"wall_time_s": ".0f"})
-    print(f"\nwrote {results}/summary.csv, per_seed.csv and baselines.png")
-    return 0
+    args, out, results, extra = parse_study_arguments(parser, "runs/baselines",
+                                                      HERE / "results" / "baselines")
+    to_train = [] if args.analyse_only else [(t, v) for t in args.tasks for v in args.variants]
+    for task, variant in to_train:
+        algo, overrides = run_settings(task, variant)
+        train_run(out / task / variant, algo, task, args.seeds, args.steps,
+                  {**overrides, **extra}, checkpoint_every=None)
+    return report_tasks(TASKS, lambda task: task_rows(task, out, results, args.seeds),
+                        lambda task_runs: make_figure(task_runs, args.seeds), "baselines.png",
+                        results, COLUMNS, {"wall_time_s": ".0f"})
 
 
 if __name__ == "__main__":

@@ -33,12 +33,12 @@ import pathlib
 import sys
 
 import numpy as np
-from ail_vs_nail import ALGOS, CHECKPOINT_STEPS, per_seed_stats, summarize, write_rows
+from ail_vs_nail import ALGOS, per_seed_stats, summarize
 
 from nail_jax.running.plotting import curves
 from nail_jax.running.run_dir import read_metrics
 
-from study_runs import add_study_arguments, keep_results, print_table, train_run
+from study_runs import keep_results, parse_study_arguments, report_tasks, score_panels, train_run
 
 HERE = pathlib.Path(__file__).resolve().parent
 STEPS = 1_003_520
@@ -82,11 +82,8 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, steps: int):
 
 def make_figure(task_runs: dict[str, dict[str, pathlib.Path]], steps: int):
     """One panel per task: each algorithm's mean score over seeds and its min-max band."""
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4 * max(1, len(task_runs)), 3.6))
-    axes = np.atleast_1d(fig.subplots(1, max(1, len(task_runs))))
-    for ax, (task, runs) in zip(axes, task_runs.items(), strict=True):
+    def draw(ax, task, runs):
         for algo, run_dir in runs.items():
             x, values = curves(run_dir, "score", steps)
             color = {"ail": "C0", "nail": "C1"}[algo]  # the same in every panel
@@ -94,14 +91,8 @@ def make_figure(task_runs: dict[str, dict[str, pathlib.Path]], steps: int):
                     label=f"{algo.upper()}, {len(values)} seeds")
             ax.fill_between(x, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                             color=color)
-        ax.set_title(task)
-        ax.set_xlabel("env steps")
-        ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("normalised score")
-    fig.tight_layout()
-    return fig
+
+    return score_panels(task_runs, draw, "env steps", "normalised score")
 
 
 def main() -> int:
@@ -114,37 +105,19 @@ def main() -> int:
                              "two processes with one each share a 2-core CPU better)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=STEPS)
-    add_study_arguments(parser, "runs/ail_vs_nail", HERE / "results" / "four_tasks")
-    args = parser.parse_args()
-    out, results = pathlib.Path(args.out), pathlib.Path(args.results)
-    extra = dict(item.split("=", 1) for item in args.set)
+    args, out, results, extra = parse_study_arguments(parser, "runs/ail_vs_nail",
+                                                      HERE / "results" / "four_tasks")
     if not args.analyse_only:
         for task in args.tasks:
             for algo, variant in zip(("ail", "nail"), TASKS[task], strict=True):
                 if algo not in args.algos:
                     continue
                 name, overrides = ALGOS[variant]
-                epoch_steps = int(overrides["epoch_steps"])
                 train_run(out / task / variant, name, task, args.seeds, args.steps,
-                          {**overrides, **extra},
-                          checkpoint_every=max(1, CHECKPOINT_STEPS // epoch_steps))
-    summary, per_seed, task_runs = [], [], {}
-    for task in TASKS:
-        rows, seeds, runs = task_rows(task, out, results, args.steps)
-        summary += rows
-        per_seed += seeds
-        if runs:
-            task_runs[task] = runs
-    if not summary:
-        print("no finished runs to report", file=sys.stderr)
-        return 1
-    results.mkdir(parents=True, exist_ok=True)
-    write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in summary])
-    write_rows(results / "per_seed.csv", per_seed)
-    make_figure(task_runs, args.steps).savefig(results / "four_tasks.png", dpi=110)
-    print_table(summary, COLUMNS, {"wall_time_s": ".0f"})
-    print(f"\nwrote {results}/summary.csv, per_seed.csv and four_tasks.png")
-    return 0
+                          {**overrides, **extra}, checkpoint_every=None)
+    return report_tasks(TASKS, lambda task: task_rows(task, out, results, args.steps),
+                        lambda task_runs: make_figure(task_runs, args.steps), "four_tasks.png",
+                        results, COLUMNS, {"wall_time_s": ".0f"})
 
 
 if __name__ == "__main__":

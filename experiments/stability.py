@@ -44,12 +44,19 @@ import subprocess
 import sys
 
 import numpy as np
-from ail_vs_nail import iqm, write_rows
+from ail_vs_nail import iqm
 
 from nail_jax.running.run_dir import read_metrics
 from nail_jax.training.config import make_config
 
-from study_runs import NAIL_JAX, add_study_arguments, keep_results, print_table, train_run
+from study_runs import (
+    NAIL_JAX,
+    keep_results,
+    parse_study_arguments,
+    print_table,
+    train_run,
+    write_rows,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEMO_EPISODES = 64
@@ -198,10 +205,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps per run (default: the preset's budget)")
-    add_study_arguments(parser, "runs/stability", HERE / "results" / "stability")
-    args = parser.parse_args()
-    out, results = pathlib.Path(args.out), pathlib.Path(args.results)
-    extra = dict(item.split("=", 1) for item in args.set)
+    args, out, results, extra = parse_study_arguments(parser, "runs/stability",
+                                                      HERE / "results" / "stability")
     if not args.analyse_only:
         demos = demo_file(args.task, out)
         steps = args.steps or make_config("nail", args.task).total_steps

@@ -10,24 +10,29 @@ committed copy, so that tables and figures can be rebuilt on a fresh checkout (w
 
 from __future__ import annotations
 
+import csv
 import pathlib
 import shutil
 import subprocess
 import sys
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
+CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 # The CLI through this interpreter: works in a venv that is not activated.
 NAIL_JAX = [sys.executable, "-m", "nail_jax"]
 
 
 def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: int,
-              overrides: dict[str, str] | None = None, checkpoint_every: int = 5,
+              overrides: dict[str, str] | None = None, checkpoint_every: int | None = 5,
               seed: int = 0) -> None:
     """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted.
 
     ``preset`` names the task (env, backend, demonstrations) and its settings, see
     ``nail_jax.training.presets.PRESETS``. A checkpoint is written every
-    ``checkpoint_every`` epochs; seed i of the run uses ``PRNGKey(seed + i)``."""
+    ``checkpoint_every`` epochs (``None``: about every :data:`CHECKPOINT_STEPS` env steps, from
+    ``overrides["epoch_steps"]``); seed i of the run uses ``PRNGKey(seed + i)``."""
+    if checkpoint_every is None:
+        checkpoint_every = max(1, CHECKPOINT_STEPS // int(overrides["epoch_steps"]))
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return
@@ -69,14 +74,18 @@ def fmt(value, spec: str = ".3f") -> str:
     return format(value, spec) if isinstance(value, float) else str(value)
 
 
-def add_study_arguments(parser, out: str, results: pathlib.Path) -> None:
-    """The flags every study script takes: ``--out`` (runs), ``--results`` (committed
-    copies, tables, figures), ``--set KEY=VALUE`` (repeatable) and ``--analyse-only``."""
+def parse_study_arguments(parser, out: str, results: pathlib.Path):
+    """Adds the flags every study script takes, ``--out`` (runs), ``--results`` (committed
+    copies, tables, figures), ``--set KEY=VALUE`` (repeatable) and ``--analyse-only``, and
+    parses: ``(args, out path, results path, {key: value} of --set)``."""
     parser.add_argument("--out", default=out)
     parser.add_argument("--results", default=str(results))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for the runs trained now (repeatable)")
     parser.add_argument("--analyse-only", action="store_true")
+    args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
+    return args, pathlib.Path(args.out), pathlib.Path(args.results), extra
 
 
 def print_table(rows: list[dict], columns: list[str], specs: dict[str, str] | None = None):
@@ -86,3 +95,63 @@ def print_table(rows: list[dict], columns: list[str], specs: dict[str, str] | No
     print("|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(fmt(row.get(c), specs.get(c, ".3f")) for c in columns) + " |")
+
+
+def write_rows(path: pathlib.Path, rows: list[dict]) -> None:
+    """Write ``rows`` to the CSV ``path``, keeping its rows of other envs."""
+    done = {r["env"] for r in rows}
+    kept = []
+    if path.exists():
+        with open(path, newline="") as f:
+            kept = [r for r in csv.DictReader(f) if r["env"] not in done]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept + rows)
+
+
+def report_tasks(tasks, rows_of, make_figure, figure_name: str, results: pathlib.Path,
+                 columns: list[str], specs: dict[str, str] | None = None) -> int:
+    """A study's outputs over ``tasks``: ``rows_of(task) -> (summary rows, per-seed rows,
+    runs)`` (a task without ``runs`` is left out); writes ``RESULTS/summary.csv`` (each row's
+    ``task`` also as ``env``), ``RESULTS/per_seed.csv`` and ``make_figure({task: runs})`` as
+    ``RESULTS/figure_name``, and prints the summary as a markdown table of ``columns``.
+    Returns the exit code: 1 when no task has runs."""
+    summary, per_seed, task_runs = [], [], {}
+    for task in tasks:
+        rows, seeds, runs = rows_of(task)
+        if runs:
+            summary += rows
+            per_seed += seeds
+            task_runs[task] = runs
+    if not summary:
+        print("no finished runs to report", file=sys.stderr)
+        return 1
+    results.mkdir(parents=True, exist_ok=True)
+    write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in summary])
+    write_rows(results / "per_seed.csv", per_seed)
+    make_figure(task_runs).savefig(results / figure_name, dpi=110)
+    print_table(summary, columns, specs)
+    print(f"\nwrote {results}/summary.csv, per_seed.csv and {figure_name}")
+    return 0
+
+
+def score_panels(panels: dict, draw, xlabel: str, ylabel: str, title=str):
+    """A figure with one panel per item of ``panels``: ``draw(ax, key, value)`` draws its
+    lines, then the panel gets ``title(key)``, ``xlabel``, a dotted line at the expert's score
+    1, a grid and a legend; the first panel ``ylabel``."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5 * max(1, len(panels)), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(panels))))
+    for ax, (key, value) in zip(axes, panels.items(), strict=True):
+        draw(ax, key, value)
+        ax.set_title(title(key))
+        ax.set_xlabel(xlabel)
+        ax.axhline(1.0, color="k", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
