@@ -31,7 +31,9 @@ is at least 0.2, and the second half's discriminator BCE: mean, amplitude (std o
 and mean distance from ln 2. Writes ``RESULTS/summary.csv`` (a row per cell and algorithm),
 ``RESULTS/per_seed.csv``, each run's files under ``RESULTS/<task>/<cell>/<algo>/`` and
 ``RESULTS/<task>_least_stable.png``: the BCE and score over time of the cell where AIL is
-least stable (highest collapse rate, then BCE nearest ln 2), AIL and NAIL per seed.
+least stable (highest collapse rate, then BCE nearest ln 2), AIL and NAIL per seed, and the
+same figure of each cell named by ``--figures`` (default ``window_epoch``) as
+``RESULTS/<task>_<cell>.png``.
 """
 
 from __future__ import annotations
@@ -205,6 +207,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps per run (default: the preset's budget)")
+    parser.add_argument("--figures", nargs="*", choices=sorted(CELLS), default=["window_epoch"],
+                        help="cells whose BCE-and-score figure to draw as well, as "
+                             "RESULTS/<task>_<cell>.png (default: window_epoch)")
     args, out, results, extra = parse_study_arguments(parser, "runs/stability",
                                                       HERE / "results" / "stability")
     if not args.analyse_only:
@@ -240,6 +245,10 @@ def main() -> int:
                                   {a: runs[worst["cell"], a] for a in ("ail", "nail")})
         fig.savefig(results / f"{args.task}_least_stable.png", dpi=110)
         print(f"least stable AIL cell: {worst['cell']} -> {args.task}_least_stable.png")
+    for cell in args.figures:
+        if (cell, "ail") in runs and (cell, "nail") in runs:
+            fig = least_stable_figure(args.task, cell, {a: runs[cell, a] for a in ("ail", "nail")})
+            fig.savefig(results / f"{args.task}_{cell}.png", dpi=110)
     print_table(rows, COLUMNS, SPECS)
     print(f"\nwrote {results}/summary.csv and per_seed.csv")
     return 0
