@@ -84,7 +84,8 @@ def source(task: str, variant: str, out: pathlib.Path, results: pathlib.Path):
 
 
 def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, seeds: int):
-    """``(summary rows, per-seed rows, {variant: (run dir, epoch_steps)})`` of one task."""
+    """``(summary rows, per-seed rows, {variant: (run dir, epoch_steps, warmup_steps)})`` of
+    one task; all empty until a variant beside the references has run."""
     summary, per_seed, runs = [], [], {}
     for variant in (*REFERENCES, *VARIANTS):
         src = source(task, variant, out, results)
@@ -95,10 +96,11 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, seeds: int):
             print(f"{src}: {config['num_seeds']} seeds, fewer than {seeds}: left out",
                   file=sys.stderr)
             continue
-        scored = [r for r in read_metrics(src) if r.get("score") is not None]
+        records = read_metrics(src)
+        scored = [r for r in records if r.get("score") is not None]
         stats = [per_seed_stats(scored, s) for s in range(seeds)]
         row = summarize(task, variant, stats)
-        last = max(read_metrics(src), key=lambda r: (r["epoch"], r["seed"]))
+        last = max(records, key=lambda r: (r["epoch"], r["seed"]))
         row.update(task=task, variant=variant, algo=config["config"]["algo"],
                    wall_time_s=last.get("wall_time"))
         summary.append(row)
