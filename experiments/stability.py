@@ -20,7 +20,10 @@ preset's weight 0.03. The factors (:data:`CELLS`):
 - its data: the whole replay, or the last epoch only (``disc_window = epoch_steps``, the
   ``Q_t`` of eq. 5);
 - DAC's absorbing state off (alone and with spectral norm): terminating is then worth 0, not
-  the discriminator's reward for the absorbing state.
+  the discriminator's reward for the absorbing state;
+- the last epoch only together with a weaker discriminator (spectral norm, gradient penalty
+  100, learning rate 3e-5): the window brings the rise and fall, the weaker discriminator
+  may bring its BCE nearer ln 2.
 
 Runs go to ``OUT/<task>/<cell>/<algo>``; a finished run is reused, an interrupted one resumed
 (``study_runs.train_run``). Reported per cell and algorithm over the seeds (statistics of
@@ -84,6 +87,12 @@ CELLS: dict[str, tuple[str, str, dict]] = {
     "noabsorb": ("absorbing state", "off", {"absorbing": False}),
     "spectral_noabsorb": ("spectral norm, absorbing state", "on, off",
                           {"disc.spectral_norm": True, "absorbing": False}),
+    "spectral_window_epoch": ("spectral norm, disc data", "on, last epoch",
+                              {"disc.spectral_norm": True, "disc_window": EPOCH}),
+    "gp100_window_epoch": ("gradient penalty, disc data", "100, last epoch",
+                           {"disc.gradient_penalty": 100.0, "disc_window": EPOCH}),
+    "disc_lr3e-5_window_epoch": ("disc learning rate, disc data", "3e-5, last epoch",
+                                 {"disc.learning_rate": 3e-5, "disc_window": EPOCH}),
 }
 # algo name -> (--algo, extra overrides); nail_bound only in cell ``base``.
 ALGOS: dict[str, tuple[str, dict]] = {

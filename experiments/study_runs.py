@@ -1,7 +1,9 @@
 """What the study scripts share: launch or resume a ``nail-jax train`` run, keep its results.
 
 ``train_run`` starts a run, resumes an interrupted one (``--resume`` with the wanted
-``--steps``, so a budget can also be extended) or reuses a finished one. ``keep_results``
+``--steps``, so a budget can also be extended), starts over one that was stopped before its
+first checkpoint (``--overwrite``: the old files are moved aside, not deleted) or reuses a
+finished one. ``keep_results``
 copies a run's ``config.json``, ``metrics.jsonl`` and ``summary.json`` into the committed
 results folder and says where to read them from: the run when it exists here, else the
 committed copy, so that tables and figures can be rebuilt on a fresh checkout (where
@@ -16,6 +18,8 @@ import shutil
 import subprocess
 import sys
 
+from nail_jax.running.checkpoint import latest_epoch
+
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 # The CLI through this interpreter: works in a venv that is not activated.
@@ -25,7 +29,8 @@ NAIL_JAX = [sys.executable, "-m", "nail_jax"]
 def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: int,
               overrides: dict[str, str] | None = None, checkpoint_every: int | None = 5,
               seed: int = 0) -> None:
-    """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted.
+    """Train ``run_dir`` to ``steps`` env steps: reuse if finished, resume if interrupted
+    (from its last checkpoint; a run stopped before its first is started over).
 
     ``preset`` names the task (env, backend, demonstrations) and its settings, see
     ``nail_jax.training.presets.PRESETS``. A checkpoint is written every
@@ -36,7 +41,7 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return
-    if (run_dir / "checkpoints").exists():
+    if latest_epoch(run_dir) is not None:
         args = ["train", "--resume", str(run_dir), "--steps", str(steps),
                 "--checkpoint-every", str(checkpoint_every)]
     else:
@@ -45,6 +50,8 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
                 "--checkpoint-every", str(checkpoint_every)]
         for key, value in (overrides or {}).items():
             args += ["--set", f"{key}={value}"]
+        if run_dir.exists() and any(run_dir.iterdir()):
+            args.append("--overwrite")  # stopped before its first checkpoint
     print("$ nail-jax " + " ".join(args), flush=True)
     subprocess.run([*NAIL_JAX, *args, "--no-progress"], check=True)
 
