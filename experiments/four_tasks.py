@@ -21,8 +21,13 @@ Reported per task and algorithm, over the epochs up to ``--steps`` (the statisti
 95% bootstrap CI, the mean over the last ten evaluations, seeds reaching 0.8, dips (after a
 seed first reaches 0.8, the fraction of its later evaluations below 0.5), the second
 half's discriminator BCE (mean and amplitude, the std over epochs) and the wall time of
-the run (all its seeds, vmapped). Writes ``RESULTS/summary.csv``, ``RESULTS/per_seed.csv``
-and ``RESULTS/four_tasks.png`` (one panel of scores per task) and prints the table.
+the run (all its seeds, vmapped). Then the numbers that say why an algorithm ends where it
+does (:data:`DIAGNOSTICS`, means over seeds): the mean score in each quarter of the budget
+(still rising, or fallen back?), the first env step at 0.8 (earliest and latest seed), SAC's
+temperature and the policy's entropy over the last ten epochs, and at the last epoch the
+fraction of policy and of expert samples the discriminator classifies correctly. Writes
+``RESULTS/summary.csv`` (both tables' columns), ``RESULTS/per_seed.csv`` and
+``RESULTS/four_tasks.png`` (one panel of scores per task) and prints the two tables.
 """
 
 from __future__ import annotations
@@ -38,7 +43,14 @@ from ail_vs_nail import ALGOS, per_seed_stats, summarize
 from nail_jax.running.plotting import curves
 from nail_jax.running.run_dir import read_metrics
 
-from study_runs import keep_results, parse_study_arguments, report_tasks, score_panels, train_run
+from study_runs import (
+    keep_results,
+    parse_study_arguments,
+    print_table,
+    report_tasks,
+    score_panels,
+    train_run,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 STEPS = 1_003_520
@@ -52,6 +64,31 @@ TASKS: dict[str, tuple[str, str]] = {
 COLUMNS = ["task", "algo", "variant", "seeds", "env_steps", "final_mean", "final_std",
            "iqm_final", "iqm_ci_low", "iqm_ci_high", "last10_mean", "reached_0.8",
            "dip_fraction", "bce_mean", "bce_amplitude", "wall_time_s"]
+DIAGNOSTICS = ["task", "algo", "score_q1", "score_q2", "score_q3", "score_q4",
+               "first_0.8_min", "first_0.8_max", "alpha_last10", "entropy_last10",
+               "disc_accuracy_policy", "disc_accuracy_expert"]
+
+
+def diagnose(records: list[dict], seeds: list[dict]) -> dict:
+    """The :data:`DIAGNOSTICS` of one run: means over seeds of each seed's mean score per
+    quarter of its evaluations, of its temperature (``alpha_end``) and entropy over its last
+    ten epochs and of its discriminator accuracies at its last epoch; the first env step at
+    0.8 of the earliest and the latest seed (``seeds``: ``per_seed_stats`` rows)."""
+    quarters, alpha, entropy, acc_policy, acc_expert = [], [], [], [], []
+    for seed in sorted({r["seed"] for r in records}):
+        rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
+        scores = np.array([r["score"] for r in rows if r.get("score") is not None])
+        quarters.append([q.mean() for q in np.array_split(scores, 4)])
+        alpha.append(np.mean([r["alpha_end"] for r in rows[-10:]]))
+        entropy.append(np.mean([r["entropy"] for r in rows[-10:]]))
+        acc_policy.append(rows[-1]["disc_accuracy_policy"])
+        acc_expert.append(rows[-1]["disc_accuracy_expert"])
+    first = [s["reached_0.8_at"] for s in seeds if s["reached_0.8_at"] is not None]
+    return {**{f"score_q{i + 1}": q for i, q in enumerate(np.mean(quarters, 0))},
+            "first_0.8_min": min(first, default=None), "first_0.8_max": max(first, default=None),
+            "alpha_last10": float(np.mean(alpha)), "entropy_last10": float(np.mean(entropy)),
+            "disc_accuracy_policy": float(np.mean(acc_policy)),
+            "disc_accuracy_expert": float(np.mean(acc_expert))}
 
 
 def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, steps: int):
@@ -73,7 +110,8 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, steps: int):
         seeds = [per_seed_stats(scored, s) for s in range(num_seeds)]
         row = summarize(task, variant, seeds)
         last = max(records, key=lambda r: r["env_steps"])
-        row.update(task=task, algo=algo, variant=variant, wall_time_s=last.get("wall_time"))
+        row.update(task=task, algo=algo, variant=variant, wall_time_s=last.get("wall_time"),
+                   **diagnose(records, seeds))
         summary.append(row)
         per_seed += [{"env": task, "algo": variant, **s} for s in seeds]
         runs[algo] = src
@@ -115,9 +153,19 @@ def main() -> int:
                 name, overrides = ALGOS[variant]
                 train_run(out / task / variant, name, task, args.seeds, args.steps,
                           {**overrides, **extra}, checkpoint_every=None)
-    return report_tasks(TASKS, lambda task: task_rows(task, out, results, args.steps),
-                        lambda task_runs: make_figure(task_runs, args.steps), "four_tasks.png",
-                        results, COLUMNS, {"wall_time_s": ".0f"})
+    summary = []
+
+    def rows_of(task):
+        rows, seeds, runs = task_rows(task, out, results, args.steps)
+        summary.extend(rows)
+        return rows, seeds, runs
+
+    code = report_tasks(TASKS, rows_of, lambda task_runs: make_figure(task_runs, args.steps),
+                        "four_tasks.png", results, COLUMNS, {"wall_time_s": ".0f"})
+    if summary:
+        print("\nwhy (means over seeds; first 0.8 in env steps, earliest and latest seed):")
+        print_table(summary, DIAGNOSTICS, {"first_0.8_min": "d", "first_0.8_max": "d"})
+    return code
 
 
 if __name__ == "__main__":
