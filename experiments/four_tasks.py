@@ -17,12 +17,12 @@ run trained now (``eval_every=K`` evaluates every K-th epoch: the sequential eva
 dominates on a GPU); a run with another ``eval_every`` has fewer evaluations to summarise.
 
 Reported per task and algorithm, over the epochs up to ``--steps`` (the statistics of
-``ail_vs_nail.py``): final score (mean +- std over seeds), IQM of the final score with a
-95% bootstrap CI, the mean over the last ten evaluations, seeds reaching 0.8, dips (after a
-seed first reaches 0.8, the fraction of its later evaluations below 0.5), the second
-half's discriminator BCE (mean and amplitude, the std over epochs) and the wall time of
-the run (all its seeds, vmapped). Then the numbers that say why an algorithm ends where it
-does (:data:`DIAGNOSTICS`, means over seeds): the mean score in each quarter of the budget
+``ail_vs_nail.py``): final score (mean +- std over seeds), IQM of the final score with a 95%
+bootstrap CI, the mean over the last ten evaluations, seeds reaching 0.8, dips (after a seed
+first reaches 0.8, the fraction of its later evaluations below 0.5), the second half's
+discriminator BCE (mean and amplitude, the std over epochs) and the wall time of the run (all
+its seeds, vmapped). Then the numbers that say why an algorithm ends where it does
+(:data:`DIAGNOSTICS`, means over seeds): the mean score in each quarter of the evaluations
 (still rising, or fallen back?), the first env step at 0.8 (earliest and latest seed), SAC's
 temperature and the policy's entropy over the last ten epochs, and at the last epoch the
 fraction of policy and of expert samples the discriminator classifies correctly. Writes

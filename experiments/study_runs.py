@@ -3,11 +3,10 @@
 ``train_run`` starts a run, resumes an interrupted one (``--resume`` with the wanted
 ``--steps``, so a budget can also be extended), starts over one that was stopped before its
 first checkpoint (``--overwrite``: the old files are moved aside, not deleted) or reuses a
-finished one. ``keep_results``
-copies a run's ``config.json``, ``metrics.jsonl`` and ``summary.json`` into the committed
-results folder and says where to read them from: the run when it exists here, else the
-committed copy, so that tables and figures can be rebuilt on a fresh checkout (where
-``runs/`` is empty) without losing a row.
+finished one. ``keep_results`` copies a run's ``config.json``, ``metrics.jsonl`` and
+``summary.json`` into the committed results folder and says where to read them from: the run
+when it exists here, else the committed copy, so that tables and figures can be rebuilt on a
+fresh checkout (where ``runs/`` is empty) without losing a row.
 """
 
 from __future__ import annotations
