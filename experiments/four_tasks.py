@@ -43,14 +43,7 @@ from ail_vs_nail import ALGOS, per_seed_stats, summarize
 from nail_jax.running.plotting import curves
 from nail_jax.running.run_dir import read_metrics
 
-from study_runs import (
-    keep_results,
-    parse_study_arguments,
-    print_table,
-    report_tasks,
-    score_panels,
-    train_run,
-)
+from study_runs import keep_results, parse_study_arguments, report_tasks, score_panels, train_run
 
 HERE = pathlib.Path(__file__).resolve().parent
 STEPS = 1_003_520
@@ -153,19 +146,11 @@ def main() -> int:
                 name, overrides = ALGOS[variant]
                 train_run(out / task / variant, name, task, args.seeds, args.steps,
                           {**overrides, **extra}, checkpoint_every=None)
-    summary = []
-
-    def rows_of(task):
-        rows, seeds, runs = task_rows(task, out, results, args.steps)
-        summary.extend(rows)
-        return rows, seeds, runs
-
-    code = report_tasks(TASKS, rows_of, lambda task_runs: make_figure(task_runs, args.steps),
-                        "four_tasks.png", results, COLUMNS, {"wall_time_s": ".0f"})
-    if summary:
-        print("\nwhy (means over seeds; first 0.8 in env steps, earliest and latest seed):")
-        print_table(summary, DIAGNOSTICS, {"first_0.8_min": "d", "first_0.8_max": "d"})
-    return code
+    why = ("why (means over seeds; first 0.8 in env steps, earliest and latest seed):",
+           DIAGNOSTICS, {"first_0.8_min": "d", "first_0.8_max": "d"})
+    return report_tasks(TASKS, lambda task: task_rows(task, out, results, args.steps),
+                        lambda task_runs: make_figure(task_runs, args.steps), "four_tasks.png",
+                        results, COLUMNS, {"wall_time_s": ".0f"}, more_tables=(why,))
 
 
 if __name__ == "__main__":

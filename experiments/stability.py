@@ -247,17 +247,17 @@ def main() -> int:
     results.mkdir(parents=True, exist_ok=True)
     write_rows(results / "summary.csv", [{"env": r["task"], **r} for r in rows])
     write_rows(results / "per_seed.csv", [{"env": r["task"], **r} for r in per_seed])
+    # figure file -> cell, for the cells with both AIL and NAIL
+    figures = {f"{args.task}_{cell}.png": cell for cell in args.figures
+               if (cell, "ail") in runs and (cell, "nail") in runs}
     ail = [r for r in rows if r["algo"] == "ail" and (r["cell"], "nail") in runs]
     if ail:
         worst = max(ail, key=lambda r: (r["collapse_rate"] or 0.0, -r["bce_distance_ln2"]))
-        fig = least_stable_figure(args.task, worst["cell"],
-                                  {a: runs[worst["cell"], a] for a in ("ail", "nail")})
-        fig.savefig(results / f"{args.task}_least_stable.png", dpi=110)
+        figures[f"{args.task}_least_stable.png"] = worst["cell"]
         print(f"least stable AIL cell: {worst['cell']} -> {args.task}_least_stable.png")
-    for cell in args.figures:
-        if (cell, "ail") in runs and (cell, "nail") in runs:
-            fig = least_stable_figure(args.task, cell, {a: runs[cell, a] for a in ("ail", "nail")})
-            fig.savefig(results / f"{args.task}_{cell}.png", dpi=110)
+    for name, cell in figures.items():
+        fig = least_stable_figure(args.task, cell, {a: runs[cell, a] for a in ("ail", "nail")})
+        fig.savefig(results / name, dpi=110)
     print_table(rows, COLUMNS, SPECS)
     print(f"\nwrote {results}/summary.csv and per_seed.csv")
     return 0

@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 from nail_jax.running.checkpoint import latest_epoch
+from nail_jax.running.run_dir import has_run
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
@@ -49,7 +50,7 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
                 "--checkpoint-every", str(checkpoint_every)]
         for key, value in (overrides or {}).items():
             args += ["--set", f"{key}={value}"]
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if has_run(run_dir):
             args.append("--overwrite")  # stopped before its first checkpoint
     print("$ nail-jax " + " ".join(args), flush=True)
     subprocess.run([*NAIL_JAX, *args, "--no-progress"], check=True)
@@ -117,11 +118,13 @@ def write_rows(path: pathlib.Path, rows: list[dict]) -> None:
 
 
 def report_tasks(tasks, rows_of, make_figure, figure_name: str, results: pathlib.Path,
-                 columns: list[str], specs: dict[str, str] | None = None) -> int:
+                 columns: list[str], specs: dict[str, str] | None = None,
+                 more_tables: tuple = ()) -> int:
     """A study's outputs over ``tasks``: ``rows_of(task) -> (summary rows, per-seed rows,
     runs)`` (a task without ``runs`` is left out); writes ``RESULTS/summary.csv`` (each row's
     ``task`` also as ``env``), ``RESULTS/per_seed.csv`` and ``make_figure({task: runs})`` as
-    ``RESULTS/figure_name``, and prints the summary as a markdown table of ``columns``.
+    ``RESULTS/figure_name``, and prints the summary as a markdown table of ``columns``, then
+    one more table of it per ``(title, columns, specs)`` of ``more_tables``.
     Returns the exit code: 1 when no task has runs."""
     summary, per_seed, task_runs = [], [], {}
     for task in tasks:
@@ -138,6 +141,9 @@ def report_tasks(tasks, rows_of, make_figure, figure_name: str, results: pathlib
     write_rows(results / "per_seed.csv", per_seed)
     make_figure(task_runs).savefig(results / figure_name, dpi=110)
     print_table(summary, columns, specs)
+    for title, more_columns, more_specs in more_tables:
+        print(f"\n{title}")
+        print_table(summary, more_columns, more_specs)
     print(f"\nwrote {results}/summary.csv, per_seed.csv and {figure_name}")
     return 0
 
