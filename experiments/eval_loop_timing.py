@@ -44,7 +44,7 @@ def main() -> None:
     for name, stop_early in (("fixed length", False), ("stops early", True)):
         evaluate = make_evaluator(env, args.episodes, args.episode_length, absorbing=False,
                                   stop_early=stop_early)
-        run = jax.jit(jax.vmap(lambda k, evaluate=evaluate: evaluate(policy, k)))
+        run = jax.jit(jax.vmap(lambda k, evaluate=evaluate: evaluate(policy, k).returns))
         returns[name] = np.asarray(jax.block_until_ready(run(keys)))
         times = []
         for _ in range(3):

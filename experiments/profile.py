@@ -154,7 +154,7 @@ def pieces(sz: dict, reps: int) -> dict:
     evaluator = make_evaluator(env, sz["eval_episodes"], sz["episode_length"], True)
     params = sac_state.policy_params
     evaluate = jax.jit(lambda key: evaluator(
-        lambda x, _: sac.deterministic_action(None, params, x), key))
+        lambda x, _: sac.deterministic_action(None, params, x), key).returns)
     out["eval_per_iter"] = _time(evaluate, k[3], reps=max(2, reps // 10)) / sz["iters_per_epoch"]
     return out
 

@@ -273,16 +273,17 @@ def _eval(args) -> int:
           f"({result['env_steps']} env steps), {result['episodes']} episodes per seed, "
           f"{'sampled' if result['stochastic'] else 'deterministic'} actions, "
           f"{time.time() - t0:.0f} s")
-    print(f"{'seed':>4}  {'return':>20}  {'score':>7}")
+    print(f"{'seed':>4}  {'return':>20}  {'score':>7}  {'length':>7}  ended early")
     for row in result["seeds"]:
         score = "-" if row["score"] is None else f"{row['score']:.3f}"
         print(f"{row['seed']:>4}  {row['return_mean']:>10.2f} +- {row['return_std']:<7.2f}  "
-              f"{score:>7}")
+              f"{score:>7}  {row['length_mean']:>7.1f}  "
+              f"{row['ended_early']} of {result['episodes']}")
     ret, score = result["return"], result["score"]
     line = f"mean  {ret['mean']:>10.2f} +- {ret['std']:<7.2f}"
     if score is not None:
         line += f"  {score['mean']:.3f} +- {score['std']:.3f}"
-    print(line + " (over seeds)")
+    print(line + f" (over seeds; time limit {result['episode_length']} steps)")
     print(f"wrote {path}")
     return 0
 

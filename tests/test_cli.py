@@ -321,7 +321,7 @@ def test_collect_seed_index_stochastic_and_random_return(tmp_path, capsys):
                                       jax.random.PRNGKey(1))
     np.testing.assert_allclose(returns, uniform_rollout.metadata["episode_returns"], rtol=1e-6)
     evaluate = make_evaluator(make_env("point_mass"), 512, 30, absorbing=False)
-    uniform = np.asarray(evaluate(uniform_policy, jax.random.PRNGKey(7)))
+    uniform = np.asarray(evaluate(uniform_policy, jax.random.PRNGKey(7)).returns)
     se = np.hypot(returns.std() / 8, uniform.std() / np.sqrt(512))
     assert abs(returns.mean() - uniform.mean()) < 4 * se
     print(f"random {returns.mean():.2f} vs {uniform.mean():.2f} (se {se:.2f}); expert "

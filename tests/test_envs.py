@@ -86,10 +86,11 @@ def test_refresh_draws_new_start_states():
 def test_evaluator_stops_at_termination():
     env = make_env("point_mass_terminating")
     evaluate = make_evaluator(env, num_episodes=4, episode_length=50, absorbing=True)
-    returns = evaluate(lambda obs, k: _towards_goal(obs), jax.random.PRNGKey(0))
+    reach = evaluate(lambda obs, k: _towards_goal(obs), jax.random.PRNGKey(0))
     # Reaching the goal ends the episode, so returns are far above 50 steps of standing still.
     still = evaluate(lambda obs, k: jnp.zeros((obs.shape[0], 2)), jax.random.PRNGKey(0))
-    assert returns.shape == (4,) and np.all(returns > still)
+    assert reach.returns.shape == (4,) and np.all(reach.returns > still.returns)
+    assert np.all(reach.lengths < 50) and np.all(still.lengths == 50)
 
 
 class _Counting:
@@ -106,10 +107,11 @@ class _Counting:
         return nxt.replace(reward=jnp.ones_like(nxt.reward))
 
 
-def test_evaluator_stopping_early_gives_the_fixed_length_returns():
+def test_evaluator_stopping_early_gives_the_fixed_length_episodes():
     """Noisy steps towards the goal: episodes end at different steps, some never; the
     early-stopping loop (also vmapped over keys, where it runs until all have ended)
-    returns exactly what running all steps returns."""
+    returns exactly the returns and lengths of running all steps. With a reward of 1 per
+    step the return of each episode is its length."""
     env = make_env("point_mass_terminating")
 
     def policy(obs, k):
@@ -122,10 +124,14 @@ def test_evaluator_stopping_early_gives_the_fixed_length_returns():
                                       stop_early=stop) for stop in (True, False))
         got = jax.jit(jax.vmap(lambda k, f=early: f(policy, k)))(keys)
         want = jax.jit(jax.vmap(lambda k, f=full: f(policy, k)))(keys)
-        np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(jax.jit(lambda k, f=early: f(policy, k))(keys[1]), want[1])
-    # Not vacuous: the lengths show some episodes ending early and some at the time limit.
-    assert np.any(want < 40) and np.any(want == 40), want
+        one = jax.jit(lambda k, f=early: f(policy, k))(keys[1])
+        for name in ("returns", "lengths"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+            np.testing.assert_array_equal(getattr(one, name), getattr(want, name)[1])
+        assert want.lengths.dtype == np.int32
+    np.testing.assert_array_equal(want.returns, want.lengths)  # the counting env's
+    # Not vacuous: some episodes end early and some at the time limit.
+    assert np.any(want.lengths < 40) and np.any(want.lengths == 40), want.lengths
 
 
 class _NanAfterTheEnd:
@@ -164,12 +170,12 @@ def test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan():
         clean, nan_after = (make_evaluator(task, num_episodes=6, episode_length=40,
                                            absorbing=False, stop_early=stop)
                             for task in (env, _NanAfterTheEnd(env)))
-        want = jax.jit(jax.vmap(lambda k, f=clean: f(_towards_goal_noisy, k)))(keys)
-        got = jax.jit(jax.vmap(lambda k, f=nan_after: f(_towards_goal_noisy, k)))(keys)
+        want = jax.jit(jax.vmap(lambda k, f=clean: f(_towards_goal_noisy, k).returns))(keys)
+        got = jax.jit(jax.vmap(lambda k, f=nan_after: f(_towards_goal_noisy, k).returns))(keys)
         assert np.all(np.isfinite(got))
         np.testing.assert_array_equal(got, want)
     steps = jax.jit(jax.vmap(lambda k: make_evaluator(_Counting(env), 6, 40, False)(
-        _towards_goal_noisy, k)))(keys)
+        _towards_goal_noisy, k).returns))(keys)
     assert np.any(steps < 40), "no episode ended early: the test would be vacuous"
 
 
@@ -178,7 +184,7 @@ def test_a_nan_reward_in_a_live_episode_makes_its_return_nan():
     are nan (the driver then reports the environment as diverged)."""
     env = make_env("point_mass")
     evaluate = make_evaluator(_NanAfterTheEnd(env, nan_at=2), 3, 40, absorbing=False)
-    returns = evaluate(_towards_goal_noisy, jax.random.PRNGKey(0))
+    returns = evaluate(_towards_goal_noisy, jax.random.PRNGKey(0)).returns
     assert np.all(np.isnan(returns))
 
 

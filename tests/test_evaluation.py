@@ -19,6 +19,7 @@ def test_eval_matches_each_seeds_policy_and_the_runs_normalisation(tmp_path, cap
     printed = capsys.readouterr().out
     path = out / "evaluations" / "epoch2_episodes3_seed5.json"
     assert f"wrote {path}" in printed and "over seeds" in printed
+    assert "0 of 3" in printed and "time limit 30 steps" in printed  # none ends early
     result = json.loads(path.read_text())
     assert (result["epoch"], result["episodes"], result["env_steps"]) == (2, 3, int(STEPS_2))
 
@@ -28,7 +29,9 @@ def test_eval_matches_each_seeds_policy_and_the_runs_normalisation(tmp_path, cap
     keys = jax.random.split(jax.random.PRNGKey(5), 2)
     for seed, row in enumerate(result["seeds"]):
         policy, _ = load_policy(out, seed_index=seed)
-        returns = np.asarray(evaluator(lambda obs, _, p=policy: p(obs), keys[seed]))
+        episodes = evaluator(lambda obs, _, p=policy: p(obs), keys[seed])
+        returns, lengths = np.asarray(episodes.returns), np.asarray(episodes.lengths)
+        assert row["length_mean"] == lengths.mean() and row["ended_early"] == np.sum(lengths < 30)
         assert row["return_mean"] == pytest.approx(returns.mean(), rel=1e-5, abs=1e-5)
         assert row["return_std"] == pytest.approx(returns.std(), rel=1e-4, abs=1e-5)
         # The score uses the run's random return and the demonstrations' expert return,
@@ -55,7 +58,7 @@ def test_eval_matches_each_seeds_policy_and_the_runs_normalisation(tmp_path, cap
                          .read_text())
     assert sampled["stochastic"] and path.read_bytes() == before
     policy, _ = load_policy(out, seed_index=1)
-    returns = np.asarray(evaluator(lambda obs, k: policy(obs, k), keys[1]))
+    returns = np.asarray(evaluator(lambda obs, k: policy(obs, k), keys[1]).returns)
     assert sampled["seeds"][1]["return_mean"] == pytest.approx(returns.mean(), rel=1e-5, abs=1e-5)
     assert sampled["seeds"][1]["return_mean"] != result["seeds"][1]["return_mean"]
 

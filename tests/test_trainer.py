@@ -14,7 +14,13 @@ from nail_jax.networks import make_policy_network
 from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.running.parallel import seed_keys
 from nail_jax.training.config import ConfigError, make_config
-from nail_jax.training.trainer import DemoPairs, build, prepare_demonstrations, sample_demos
+from nail_jax.training.trainer import (
+    EVALUATION_METRICS,
+    DemoPairs,
+    build,
+    prepare_demonstrations,
+    sample_demos,
+)
 
 TINY = {
     "num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
@@ -65,7 +71,7 @@ def test_eval_every_skips_evaluations_and_changes_nothing_else():
     evaluated = np.array([False, True, True])
     for name in m1:
         a, b = np.asarray(m1[name]), np.asarray(m2[name])
-        if name in ("eval_return", "eval_return_std", "score"):
+        if name in EVALUATION_METRICS:
             assert np.all(np.isnan(b[~evaluated])), name
             a, b = a[evaluated], b[evaluated]
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=name)
@@ -221,9 +227,11 @@ def test_metrics_cover_the_issue_list():
     _, m = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)
     for key in ["env_steps", "eval_return", "score", "disc_bce", "disc_accuracy_policy",
                 "disc_accuracy_expert", "disc_logit_policy", "disc_logit_expert", "reward_ail",
-                "reward_nail", "log_pi_ref", "critic_loss", "actor_loss", "alpha"]:
+                "reward_nail", "log_pi_ref", "critic_loss", "actor_loss", "alpha", "eval_length"]:
         assert key in m and m[key].shape == (2,), key
     assert np.all(np.isfinite(np.asarray(m["score"])))
+    # point_mass never ends an episode: every evaluation episode runs to the time limit.
+    np.testing.assert_array_equal(m["eval_length"], trainer.config.episode_length)
 
 
 @pytest.mark.slow

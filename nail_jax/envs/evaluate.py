@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,16 +12,26 @@ from brax.envs.base import Env
 from nail_jax.absorbing import augment_obs
 
 
+class Episodes(NamedTuple):
+    """What :func:`make_evaluator` measures of each of ``E`` episodes."""
+
+    returns: jax.Array  # [E] undiscounted returns
+    lengths: jax.Array  # [E] int32 steps taken: up to its first ``done``, else the time limit
+
+
 def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: bool,
                    stop_early: bool = True):
-    """``evaluate(policy_fn, key) -> [num_episodes]`` undiscounted returns.
+    """``evaluate(policy_fn, key) -> Episodes`` (``returns``, ``lengths``, each
+    ``[num_episodes]``).
 
     ``policy_fn(obs [E, O'], key) -> action [E, A]``, with ``O'`` including the absorbing
     flag (always 0 here). Each episode starts from a fresh ``reset`` and ends at its first
-    ``done`` or after ``episode_length`` steps. With ``stop_early`` the loop stops once every
-    episode has ended (under ``vmap``, every episode of every batch member); without it, it
-    runs all ``episode_length`` steps (a ``scan``, which reverse-mode autodiff can go
-    through). The returns are the same: step ``t`` acts on the same key either way.
+    ``done`` (that step counted in its length) or after ``episode_length`` steps: a length
+    below ``episode_length`` is an episode the env ended (a fall, in the locomotion tasks).
+    With ``stop_early`` the loop stops once every episode has ended (under ``vmap``, every
+    episode of every batch member); without it, it runs all ``episode_length`` steps (a
+    ``scan``, which reverse-mode autodiff can go through). The episodes are the same: step
+    ``t`` acts on the same key either way.
 
     An episode's steps after its end add exactly 0, whatever the env returns there (even
     ``nan``); a non-finite reward of a live step makes that episode's return non-finite,
@@ -30,30 +41,33 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
     v_reset = jax.vmap(env.reset)
     v_step = jax.vmap(env.step)
 
-    def evaluate(policy_fn, key: jax.Array) -> jax.Array:
+    def evaluate(policy_fn, key: jax.Array) -> Episodes:
         k_reset, k_act = jax.random.split(key)
         state = v_reset(jax.random.split(k_reset, num_episodes))
         keys = jax.random.split(k_act, episode_length)
 
         def running(carry):
-            t, _, alive, _ = carry
+            t, _, alive, _, _ = carry
             return (t < episode_length) & jnp.any(alive)
 
         def body(carry):
-            t, state, alive, ret = carry
+            t, state, alive, ret, length = carry
             action = policy_fn(augment_obs(state.obs, absorbing, jnp), keys[t])
             nxt = v_step(state, action)
             # An ended episode adds exactly 0: a select, not ``alive * reward`` (an env
             # stepped past its end may return nan, and 0 * nan is nan).
             ret = ret + jnp.where(alive, nxt.reward, 0.0)
+            length = length + alive.astype(jnp.int32)
             alive = alive & ~(nxt.done > 0)
-            return t + 1, nxt, alive, ret
+            return t + 1, nxt, alive, ret, length
 
         init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes, bool),
-                jnp.zeros(num_episodes))
+                jnp.zeros(num_episodes), jnp.zeros(num_episodes, jnp.int32))
         if stop_early:
-            return jax.lax.while_loop(running, body, init)[3]
-        return jax.lax.scan(lambda c, _: (body(c), None), init, None, episode_length)[0][3]
+            end = jax.lax.while_loop(running, body, init)
+        else:
+            end = jax.lax.scan(lambda c, _: (body(c), None), init, None, episode_length)[0]
+        return Episodes(returns=end[3], lengths=end[4])
 
     return evaluate
 
@@ -70,7 +84,7 @@ def uniform_random_policy(action_size: int) -> Callable[[jax.Array, jax.Array], 
 def random_policy_returns(evaluate: Callable, action_size: int, key: jax.Array) -> jax.Array:
     """``[N]`` returns of :func:`uniform_random_policy` in the episodes of ``evaluate``
     (a :func:`make_evaluator` of ``N`` episodes): ``R_random`` of the score."""
-    return evaluate(uniform_random_policy(action_size), key)
+    return evaluate(uniform_random_policy(action_size), key).returns
 
 
 def normalized_score(ret, random_return, expert_return):

@@ -30,8 +30,10 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
     vmapped program of ``S * num_episodes`` envs.
 
     Returns a JSON-able dict: ``run``, ``algo``, ``env``, ``backend``, ``epoch``,
-    ``env_steps``, ``episodes``, ``seed``, ``stochastic``, ``seeds`` (per seed: ``seed``,
-    ``return_mean``, ``return_std``, ``score`` or ``None`` for ``rl``), and ``return`` /
+    ``env_steps``, ``episodes``, ``episode_length`` (the time limit), ``seed``,
+    ``stochastic``, ``seeds`` (per seed: ``seed``, ``return_mean``, ``return_std``, ``score``
+    or ``None`` for ``rl``, ``length_mean`` and ``ended_early``, the number of its episodes
+    the env ended before the time limit: falls, in the locomotion tasks), and ``return`` /
     ``score`` (mean, std, min and max over seeds of the per-seed means).
 
     Raises RunError (RunArgumentError for ``num_episodes < 1``) for a directory without a
@@ -50,7 +52,9 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
 
     num_seeds = state.env_steps.shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    returns = np.asarray(jax.jit(jax.vmap(per_seed))(state.sac.reference, keys), np.float64)
+    episodes = jax.jit(jax.vmap(per_seed))(state.sac.reference, keys)
+    returns = np.asarray(episodes.returns, np.float64)
+    lengths = np.asarray(episodes.lengths)
     random_return = np.asarray(state.random_return, np.float64)
     expert_return = trainer.expert_return
     imitation = config.algo != "rl"
@@ -59,11 +63,14 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
         mean = float(returns[i].mean())
         score = normalized_score(mean, random_return[i], expert_return) if imitation else None
         rows.append({"seed": i, "return_mean": mean, "return_std": float(returns[i].std()),
-                     "score": None if score is None else float(score)})
+                     "score": None if score is None else float(score),
+                     "length_mean": float(lengths[i].mean()),
+                     "ended_early": int(np.sum(lengths[i] < config.episode_length))})
 
     return {"run": str(run_dir), "algo": config.algo, "env": config.env,
             "backend": config.backend, "epoch": run.epoch,
             "env_steps": int(np.asarray(state.env_steps)[0]), "episodes": num_episodes,
+            "episode_length": config.episode_length,
             "seed": seed, "stochastic": stochastic, "seeds": rows,
             "return": spread([r["return_mean"] for r in rows]),
             "score": spread([r["score"] for r in rows]) if imitation else None}

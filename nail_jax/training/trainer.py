@@ -76,7 +76,7 @@ class TrainState:
 
 
 # ``run_epoch``'s metrics that are ``nan`` by design in an epoch without an evaluation.
-EVALUATION_METRICS = ("eval_return", "eval_return_std", "score")
+EVALUATION_METRICS = ("eval_return", "eval_return_std", "eval_length", "score")
 # Training metrics in the order an iteration computes them (discriminator, rewards, critic,
 # actor, temperature), as name prefixes: of several non-finite metrics, the first in this
 # order is the nearest to the cause (a nan critic makes a nan actor loss in the same step).
@@ -185,8 +185,8 @@ class Trainer:
       run_epoch: ``run_epoch(state, demos, evaluate=True) -> (state, metrics)``, one
         epoch: its iterations, the ``pi_ref`` swap, and, if the scalar bool ``evaluate``
         (it may be traced, but must not be batched over seeds), an evaluation; without it
-        ``eval_return``, ``eval_return_std`` and ``score`` are ``nan`` and the rest is the
-        same. Metrics are scalars.
+        ``eval_return``, ``eval_return_std``, ``eval_length`` (mean episode length) and
+        ``score`` are ``nan`` and the rest is the same. Metrics are scalars.
       train: ``train(key, demos) -> (state, metrics [num_epochs])``: ``init`` then all
         epochs in one ``lax.scan``, evaluating where ``config.evaluates(epoch)``; the same
         numbers as calling ``run_epoch`` in a loop.
@@ -396,10 +396,12 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return state.replace(sac=sac_state), {f"bc_{k}": jnp.mean(v) for k, v in metrics.items()}
 
     def evaluate_policy(policy, key):
-        return evaluator(lambda obs, _: act(policy, obs, None), key)
+        episodes = evaluator(lambda obs, _: act(policy, obs, None), key)
+        return episodes.returns, episodes.lengths.astype(jnp.float32)
 
     def skip_evaluation(policy, key):
-        return jnp.full((config.num_eval_episodes,), jnp.nan)
+        nan = jnp.full((config.num_eval_episodes,), jnp.nan)
+        return nan, nan
 
     def run_epoch(state: TrainState, demos: DemoPairs | None = None, evaluate=True):
         key, k_refresh, k_iter, k_eval = jax.random.split(state.key, 4)
@@ -413,8 +415,8 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         # End of epoch: pi_ref <- pi (note section 4).
         state = state.replace(sac=take_snapshot(state.sac), epoch=state.epoch + 1)
         # A real branch (not a select) while ``evaluate`` is not batched: skipping saves time.
-        returns = jax.lax.cond(evaluate, evaluate_policy, skip_evaluation,
-                               state.sac.reference, k_eval)
+        returns, lengths = jax.lax.cond(evaluate, evaluate_policy, skip_evaluation,
+                                        state.sac.reference, k_eval)
         eval_return = jnp.mean(returns)
         metrics = {k: jnp.mean(v) for k, v in it_metrics.items()}
         metrics.update({
@@ -422,6 +424,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             "epoch": state.epoch,
             "eval_return": eval_return,
             "eval_return_std": jnp.std(returns),
+            "eval_length": jnp.mean(lengths),
             "random_return": state.random_return,
             "alpha_end": jnp.exp(state.sac.log_alpha),
         })
