@@ -114,10 +114,18 @@ def bootstrap_ci(x: np.ndarray, stat=iqm, n: int = 10_000, seed: int = 0) -> tup
 
 
 def per_seed_stats(records: list[dict], seed: int) -> dict:
-    """One seed's scores and second-half BCE over ``records`` (BCE ``None`` without a
-    discriminator, e.g. ``bc``)."""
+    """One seed's statistics over its ``records`` (a run's ``metrics.jsonl`` rows).
+
+    Scores are those of the evaluated epochs (``score`` not ``None``; with ``eval_every=K``
+    every K-th): the final and best score, the mean of the last ten, the env step of the
+    first score >= 0.8 (``None`` if never), and after it the number of evaluations
+    (``later_evals``) and of those below 0.5 (``later_below_0.5``: dips, collapses). The
+    discriminator's BCE over the second half of all epochs: mean, amplitude (std) and mean
+    distance from ln 2 (``None`` without a discriminator, e.g. ``bc``).
+    """
     rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
-    score = np.array([r["score"] for r in rows], np.float64)
+    scored = [r for r in rows if r.get("score") is not None]
+    score = np.array([r["score"] for r in scored], np.float64)
     reached = np.flatnonzero(score >= 0.8)
     later = score[reached[0] + 1:] if len(reached) else np.array([])
     if "disc_bce" in rows[0]:
@@ -131,7 +139,7 @@ def per_seed_stats(records: list[dict], seed: int) -> dict:
         "seed": seed, "epochs": len(rows), "env_steps": rows[-1]["env_steps"],
         "final_score": score[-1], "best_score": score.max(),
         "last10_mean_score": score[-10:].mean(),
-        "reached_0.8_at": rows[reached[0]]["env_steps"] if len(reached) else None,
+        "reached_0.8_at": scored[reached[0]]["env_steps"] if len(reached) else None,
         "later_evals": len(later), "later_below_0.5": int((later < 0.5).sum()),
         **bce_stats,
     }

@@ -97,8 +97,7 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, seeds: int):
                   file=sys.stderr)
             continue
         records = read_metrics(src)
-        scored = [r for r in records if r.get("score") is not None]
-        stats = [per_seed_stats(scored, s) for s in range(seeds)]
+        stats = [per_seed_stats(records, s) for s in range(seeds)]
         row = summarize(task, variant, stats)
         last = max(records, key=lambda r: (r["epoch"], r["seed"]))
         row.update(task=task, variant=variant, algo=config["config"]["algo"],

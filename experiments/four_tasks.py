@@ -24,8 +24,10 @@ discriminator BCE (mean and amplitude, the std over epochs) and the wall time of
 its seeds, vmapped). Then the numbers that say why an algorithm ends where it does
 (:data:`DIAGNOSTICS`, means over seeds): the mean score in each quarter of the evaluations
 (still rising, or fallen back?), the first env step at 0.8 (earliest and latest seed), SAC's
-temperature and the policy's entropy over the last ten epochs, and at the last epoch the
-fraction of policy and of expert samples the discriminator classifies correctly. Writes
+temperature and the policy's entropy over the last ten epochs, the mean evaluation episode
+length over the last ten evaluations (runs logging ``eval_length``, since commit ``9fc90d6``;
+below the time limit, episodes fell), and at the last epoch the fraction of policy and of
+expert samples the discriminator classifies correctly. Writes
 ``RESULTS/summary.csv`` (both tables' columns), ``RESULTS/per_seed.csv`` and
 ``RESULTS/four_tasks.png`` (one panel of scores per task) and prints the two tables.
 """
@@ -59,19 +61,23 @@ COLUMNS = ["task", "algo", "variant", "seeds", "env_steps", "final_mean", "final
            "dip_fraction", "bce_mean", "bce_amplitude", "wall_time_s"]
 DIAGNOSTICS = ["task", "algo", "score_q1", "score_q2", "score_q3", "score_q4",
                "first_0.8_min", "first_0.8_max", "alpha_last10", "entropy_last10",
-               "disc_accuracy_policy", "disc_accuracy_expert"]
+               "length_last10", "disc_accuracy_policy", "disc_accuracy_expert"]
 
 
 def diagnose(records: list[dict], seeds: list[dict]) -> dict:
     """The :data:`DIAGNOSTICS` of one run: means over seeds of each seed's mean score per
     quarter of its evaluations, of its temperature (``alpha_end``) and entropy over its last
-    ten epochs and of its discriminator accuracies at its last epoch; the first env step at
-    0.8 of the earliest and the latest seed (``seeds``: ``per_seed_stats`` rows)."""
-    quarters, alpha, entropy, acc_policy, acc_expert = [], [], [], [], []
+    ten epochs, of its mean evaluation episode length over its last ten evaluations
+    (``None`` for runs without ``eval_length``) and of its discriminator accuracies at its
+    last epoch; the first env step at 0.8 of the earliest and the latest seed (``seeds``:
+    ``per_seed_stats`` rows)."""
+    quarters, alpha, entropy, lengths, acc_policy, acc_expert = [], [], [], [], [], []
     for seed in sorted({r["seed"] for r in records}):
         rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
         scores = np.array([r["score"] for r in rows if r.get("score") is not None])
         quarters.append([q.mean() for q in np.array_split(scores, 4)])
+        evaluated = [r["eval_length"] for r in rows if r.get("eval_length") is not None]
+        lengths.append(np.mean(evaluated[-10:]) if evaluated else None)
         alpha.append(np.mean([r["alpha_end"] for r in rows[-10:]]))
         entropy.append(np.mean([r["entropy"] for r in rows[-10:]]))
         acc_policy.append(rows[-1]["disc_accuracy_policy"])
@@ -80,6 +86,7 @@ def diagnose(records: list[dict], seeds: list[dict]) -> dict:
     return {**{f"score_q{i + 1}": q for i, q in enumerate(np.mean(quarters, 0))},
             "first_0.8_min": min(first, default=None), "first_0.8_max": max(first, default=None),
             "alpha_last10": float(np.mean(alpha)), "entropy_last10": float(np.mean(entropy)),
+            "length_last10": None if None in lengths else float(np.mean(lengths)),
             "disc_accuracy_policy": float(np.mean(acc_policy)),
             "disc_accuracy_expert": float(np.mean(acc_expert))}
 
@@ -99,8 +106,7 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, steps: int):
                   file=sys.stderr)
             continue
         num_seeds = json.loads((src / "config.json").read_text())["num_seeds"]
-        scored = [r for r in records if r.get("score") is not None]
-        seeds = [per_seed_stats(scored, s) for s in range(num_seeds)]
+        seeds = [per_seed_stats(records, s) for s in range(num_seeds)]
         row = summarize(task, variant, seeds)
         last = max(records, key=lambda r: r["env_steps"])
         row.update(task=task, algo=algo, variant=variant, wall_time_s=last.get("wall_time"),
@@ -147,7 +153,7 @@ def main() -> int:
                 train_run(out / task / variant, name, task, args.seeds, args.steps,
                           {**overrides, **extra}, checkpoint_every=None)
     why = ("why (means over seeds; first 0.8 in env steps, earliest and latest seed):",
-           DIAGNOSTICS, {"first_0.8_min": "d", "first_0.8_max": "d"})
+           DIAGNOSTICS, {"first_0.8_min": "d", "first_0.8_max": "d", "length_last10": ".1f"})
     return report_tasks(TASKS, lambda task: task_rows(task, out, results, args.steps),
                         lambda task_runs: make_figure(task_runs, args.steps), "four_tasks.png",
                         results, COLUMNS, {"wall_time_s": ".0f"}, more_tables=(why,))

@@ -49,7 +49,7 @@ import subprocess
 import sys
 
 import numpy as np
-from ail_vs_nail import iqm
+from ail_vs_nail import iqm, per_seed_stats
 
 from nail_jax.running.run_dir import read_metrics
 from nail_jax.training.config import make_config
@@ -136,18 +136,15 @@ def cell_algos(cell: str) -> list[str]:
 
 
 def seed_stats(records: list[dict], seed: int) -> dict:
-    """One seed's final score, last ten, first 0.8, collapse rate and second-half BCE."""
-    rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
-    scored = [r for r in rows if r.get("score") is not None]
-    score = np.array([r["score"] for r in scored], np.float64)
-    bce = np.array([r["disc_bce"] for r in rows], np.float64)[len(rows) // 2:]
-    reached = np.flatnonzero(score >= 0.8)
-    later = score[reached[0] + 1:] if len(reached) else np.array([])
-    return {"seed": seed, "final_score": score[-1], "last10": score[-10:].mean(),
-            "reached": len(reached) > 0,
-            "collapse_rate": float((later < 0.5).mean()) if len(later) else None,
-            "bce_mean": bce.mean(), "bce_amplitude": bce.std(),
-            "bce_distance_ln2": np.abs(LN2 - bce).mean()}
+    """One seed's final score, last ten, whether it reached 0.8, collapse rate (the
+    fraction of its evaluations after first reaching 0.8 that fall below 0.5; ``None`` if
+    none follow) and second-half BCE, from ``ail_vs_nail.per_seed_stats``."""
+    s = per_seed_stats(records, seed)
+    later = s["later_evals"]
+    return {"seed": seed, "final_score": s["final_score"], "last10": s["last10_mean_score"],
+            "reached": s["reached_0.8_at"] is not None,
+            "collapse_rate": s["later_below_0.5"] / later if later else None,
+            **{k: s[k] for k in ("bce_mean", "bce_amplitude", "bce_distance_ln2")}}
 
 
 def summarize(task: str, cell: str, algo: str, run: pathlib.Path) -> tuple[dict, list[dict]]:

@@ -1,0 +1,88 @@
+"""The statistics behind every study table (``experiments/``), on hand-made metrics records."""
+
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "experiments"))
+
+from ail_vs_nail import iqm, per_seed_stats, summarize  # noqa: E402
+from four_tasks import diagnose  # noqa: E402
+from stability import seed_stats  # noqa: E402
+
+# One seed evaluated every other epoch (``eval_every=2``: the others log ``score: null``).
+SCORES = [None, 0.2, None, 0.9, None, 0.4, None, 0.85]
+BCE = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+
+
+def _records(seed=0, scores=SCORES, **extra):
+    return [{"seed": seed, "epoch": e + 1, "env_steps": 100 * (e + 1), "score": s,
+             "disc_bce": BCE[e], **{k: v[e] for k, v in extra.items()}}
+            for e, s in enumerate(scores)]
+
+
+def test_per_seed_stats_reads_evaluated_epochs_for_scores_and_all_epochs_for_the_bce():
+    other = _records(seed=1, scores=[0.0] * 8)  # another seed's rows are ignored
+    s = per_seed_stats(other + _records()[::-1], 0)  # in any order
+    assert (s["epochs"], s["env_steps"]) == (8, 800)
+    assert (s["final_score"], s["best_score"]) == (0.85, 0.9)
+    assert s["last10_mean_score"] == pytest.approx((0.2 + 0.9 + 0.4 + 0.85) / 4)
+    # First >= 0.8 at the 4th epoch (the 2nd evaluation), then 0.4 and 0.85: one dip.
+    assert (s["reached_0.8_at"], s["later_evals"], s["later_below_0.5"]) == (400, 2, 1)
+    # Second half of all 8 epochs: 0.5, 0.6, 0.7, 0.8.
+    assert s["bce_mean"] == pytest.approx(0.65)
+    assert s["bce_amplitude"] == pytest.approx(math.sqrt(0.0125))
+    # |ln 2 - x| summed: (ln2 - 0.5) + (ln2 - 0.6) + (0.7 - ln2) + (0.8 - ln2) = 0.4.
+    assert s["bce_distance_ln2"] == pytest.approx(0.1)
+
+
+def test_a_seed_that_never_reaches_0_8_and_a_run_without_a_discriminator():
+    records = [{k: v for k, v in r.items() if k != "disc_bce"}
+               for r in _records(scores=[0.1, 0.7, None, 0.79, 0.3, None, 0.2, 0.5])]
+    s = per_seed_stats(records, 0)
+    assert s["reached_0.8_at"] is None and (s["later_evals"], s["later_below_0.5"]) == (0, 0)
+    assert s["bce_mean"] is s["bce_amplitude"] is s["bce_distance_ln2"] is None
+    assert seed_stats(_records(scores=[0.1, 0.7, None, 0.79, 0.3, None, 0.2, 0.5]), 0)[
+        "collapse_rate"] is None
+
+
+def test_collapse_rate_is_the_fraction_of_later_evaluations_below_half():
+    s = seed_stats(_records(scores=[0.9, 0.3, 0.6, 0.1, None, 0.49, 0.5, 0.95]), 0)
+    assert s["reached"] and s["collapse_rate"] == pytest.approx(3 / 6)  # 0.3, 0.1, 0.49
+    assert (s["final_score"], s["bce_mean"]) == (0.95, pytest.approx(0.65))
+    assert s["last10"] == pytest.approx(np.mean([0.9, 0.3, 0.6, 0.1, 0.49, 0.5, 0.95]))
+
+
+def test_summary_pools_dips_over_seeds_and_takes_the_iqm_of_final_scores():
+    assert iqm(np.array([0.0, 1.0, 2.0, 3.0])) == pytest.approx(1.5)  # mean of the middle two
+    assert iqm(np.array([0.0, 0.5, 0.6, 0.7, 9.0, 10.0, 10.0, 0.55])) == pytest.approx(
+        np.mean([0.55, 0.6, 0.7, 9.0]))
+    seeds = [per_seed_stats(_records(), 0),  # 2 later evaluations, 1 dip
+             per_seed_stats(_records(scores=[0.8, 0.1, 0.2, 0.3, 0.9, 0.9, 0.9, 0.6]), 0)]
+    row = summarize("task", "algo", seeds)
+    assert row["dip_fraction"] == pytest.approx((1 + 3) / (2 + 7))
+    assert (row["reached_0.8"], row["final_mean"]) == (2, pytest.approx((0.85 + 0.6) / 2))
+    assert row["iqm_ci_low"] <= row["iqm_final"] <= row["iqm_ci_high"]
+
+
+def test_diagnose_quarters_last_ten_and_episode_lengths():
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    extra = {"alpha_end": [1.0] * 6 + [0.2, 0.4], "entropy": [-1.0] * 8,
+             "disc_accuracy_policy": [0.5] * 7 + [0.9], "disc_accuracy_expert": [0.7] * 8}
+    runs = [_records(seed=s, scores=scores, **extra) for s in (0, 1)]
+    runs[1][-1]["disc_accuracy_policy"] = 0.7
+    records = runs[0] + runs[1]
+    seeds = [per_seed_stats(records, s) for s in (0, 1)]
+    d = diagnose(records, seeds)
+    np.testing.assert_allclose([d[f"score_q{i}"] for i in (1, 2, 3, 4)],
+                               [0.15, 0.35, 0.55, 0.75])
+    assert d["alpha_last10"] == pytest.approx((6 * 1.0 + 0.2 + 0.4) / 8)
+    assert (d["first_0.8_min"], d["first_0.8_max"]) == (800, 800)
+    assert d["disc_accuracy_policy"] == pytest.approx(0.8)
+    assert d["length_last10"] is None  # runs from before ``eval_length`` was logged
+    lengths = [1000, 1000, 400, 1000, 200, 1000, 1000, 600]
+    with_lengths = [dict(r, eval_length=float(lengths[r["epoch"] - 1])) for r in records]
+    assert diagnose(with_lengths, seeds)["length_last10"] == pytest.approx(np.mean(lengths))
