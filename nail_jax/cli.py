@@ -84,11 +84,14 @@ def _print_summary(summary: dict) -> None:
           f"{summary.get('budget') or str(summary['total_steps']) + ' env steps'}, "
           f"{summary['num_seeds']} seed(s), "
           f"{summary['wall_time']:.0f} s")
-    print(f"{'seed':>4}  {'final ' + key:>18}  {'best ' + key:>18}  {'final return':>12}")
+    print(f"{'seed':>4}  {'final ' + key:>18}  {'best ' + key:>18}  {'final return':>12}  "
+          f"{'final length':>12}")
     for row in summary["seeds"]:
         seed = summary.get("seed", 0) + row["seed"]  # row["seed"] is the seed's index
+        length = row.get("final_eval_length")
         print(f"{seed:>4}  {row['final_' + key]:>18.3f}  {row['best_' + key]:>18.3f}  "
-              f"{row['final_eval_return']:>12.2f}")
+              f"{row['final_eval_return']:>12.2f}  "
+              f"{'-' if length is None else format(length, '.1f'):>12}")
     final, best = summary[f"final_{key}"], summary[f"best_{key}"]
     if final:
         print(f"mean  {final['mean']:>12.3f} +- {final['std']:.3f}  "

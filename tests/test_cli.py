@@ -50,8 +50,10 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     assert [s["seed"] for s in summary["seeds"]] == [0, 1]
     assert summary["final_score"]["mean"] == pytest.approx(
         np.mean([r["score"] for r in records if r["epoch"] == 2]))
+    # point_mass never ends an episode early: the final evaluation's episodes last 30 steps.
+    assert [s["final_eval_length"] for s in summary["seeds"]] == [30.0, 30.0]
     printed = capsys.readouterr().out
-    assert "final score" in printed and "mean" in printed
+    assert "final score" in printed and "final length" in printed and "mean" in printed
     assert summary["checkpoint_bytes"] > 0 and summary["checkpoint_seconds_mean"] > 0
     png = tmp_path / "curves.png"
     assert cli.main(["plot", str(out), "--out", str(png)]) == 0

@@ -122,7 +122,9 @@ def run_metric(algo: str) -> str:
 
 
 def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
-    """Final and best :func:`run_metric` per seed, with mean and std."""
+    """Final and best :func:`run_metric` per seed, with mean and std; per seed also the final
+    evaluation's return and mean episode length (``None`` for runs from before it was
+    logged)."""
     key = run_metric(algo)
     per_seed = []
     for s in range(num_seeds):
@@ -132,6 +134,7 @@ def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:
         values = [r[key] for r in rows]
         per_seed.append({"seed": s, f"final_{key}": values[-1], f"best_{key}": max(values),
                          "final_eval_return": rows[-1]["eval_return"],
+                         "final_eval_length": rows[-1].get("eval_length"),
                          "env_steps": rows[-1]["env_steps"]})
     return {"metric": key, "seeds": per_seed,
             f"final_{key}": spread([p[f"final_{key}"] for p in per_seed]),
