@@ -174,9 +174,9 @@ def test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan():
         got = jax.jit(jax.vmap(lambda k, f=nan_after: f(_towards_goal_noisy, k).returns))(keys)
         assert np.all(np.isfinite(got))
         np.testing.assert_array_equal(got, want)
-    steps = jax.jit(jax.vmap(lambda k: make_evaluator(_Counting(env), 6, 40, False)(
-        _towards_goal_noisy, k).returns))(keys)
-    assert np.any(steps < 40), "no episode ended early: the test would be vacuous"
+    lengths = jax.jit(jax.vmap(lambda k: make_evaluator(env, 6, 40, False)(
+        _towards_goal_noisy, k).lengths))(keys)
+    assert np.any(lengths < 40), "no episode ended early: the test would be vacuous"
 
 
 def test_a_nan_reward_in_a_live_episode_makes_its_return_nan():
