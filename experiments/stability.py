@@ -5,10 +5,13 @@
     python experiments/stability.py --analyse-only           # the table and figure from the runs
     python experiments/stability.py --task hopper --seeds 5 --cells base gp0   # confirm a cell
     python experiments/stability.py --steps 5120 --seeds 1 --out /tmp/s --results /tmp/r  # smoke
+    python experiments/stability.py --task halfcheetah --seeds 3 --seed 2 --cells spectral \
+        --out runs/more --results results/more --pool results/two_seeds  # seeds 2-4 beside 0-1
 
 Each cell changes one thing from the task's preset (``--task``, default ``inverted_pendulum``,
 the cheapest Brax task: about 3 minutes a seed here) and trains AIL and NAIL on the same seeds
-(``PRNGKey(i)``, vmapped in one run per algorithm) with the preset's budget; cell ``base`` also
+(``PRNGKey(seed + i)``, ``--seed``, default 0, vmapped in one run per algorithm) with the
+preset's budget; cell ``base`` also
 trains NAIL at the bound of the note (``nail_bound``: temperature 1, ``w = alpha``) beside the
 preset's weight 0.03. The factors (:data:`CELLS`):
 
@@ -37,6 +40,15 @@ and mean distance from ln 2. Writes ``RESULTS/summary.csv`` (a row per cell and 
 least stable (highest collapse rate, then BCE nearest ln 2), AIL and NAIL per seed, and the
 same figure of each cell named by ``--figures`` (default ``window_epoch``) as
 ``RESULTS/<task>_<cell>.png``.
+
+More seeds of a cell can be trained later, as a run of other seeds (``--seed``): ``--pool
+DIR ...`` names the results folders of the earlier runs, and each cell and algorithm is then
+reported over the seeds of all of them (``per_seed.csv`` gives each seed's number, its
+``PRNGKey``; ``wall_time_s`` is the runs' sum). Pooled runs must agree in everything but their
+seeds and demonstration file's path (the file's contents must be the same), and no seed may
+appear twice. A seed of a pooled run
+differs from the same seed in one vmapped run of more seeds by float rounding only (on the CPU
+here the BCE differs in the 8th digit after one epoch).
 """
 
 from __future__ import annotations
@@ -147,14 +159,39 @@ def seed_stats(records: list[dict], seed: int) -> dict:
             **{k: s[k] for k in ("bce_mean", "bce_amplitude", "bce_distance_ln2")}}
 
 
-def summarize(task: str, cell: str, algo: str, run: pathlib.Path) -> tuple[dict, list[dict]]:
-    records = read_metrics(run)
-    config = json.loads((run / "config.json").read_text())
-    c = config["config"]
-    seeds = [seed_stats(records, s) for s in range(config["num_seeds"])]
+def pooled_seeds(runs: list[pathlib.Path]) -> tuple[dict, list[dict], float]:
+    """The seeds of ``runs`` (run folders of one cell and algorithm with different seeds):
+    ``(config of the first, seed_stats of every seed labelled by its PRNGKey number, summed
+    wall time)``. Raises ``ValueError`` if the runs' configs differ in more than the
+    demonstration file's path (its contents, ``demos_sha256``, must agree), or a seed appears
+    twice."""
+    seeds, wall, first = [], 0.0, None
+    for run in runs:
+        config = json.loads((run / "config.json").read_text())
+        same = {**config["config"], "demos": None, "demos_sha256": config.get("demos_sha256")}
+        if first is None:
+            first = same
+        elif same != first:
+            diff = sorted(k for k in same.keys() | first.keys() if same.get(k) != first.get(k))
+            raise ValueError(f"cannot pool {run} with {runs[0]}: their configs differ in "
+                             f"{', '.join(diff)}; pool only runs of the same cell and budget")
+        records = read_metrics(run)
+        for index in range(config["num_seeds"]):
+            seed = config.get("seed", 0) + index
+            if any(s["seed"] == seed for s in seeds):
+                raise ValueError(f"seed {seed} of {run} is already in the pool; train the "
+                                 "extra seeds with another --seed")
+            seeds.append({**seed_stats(records, index), "seed": seed})
+        wall += max(records, key=lambda r: (r["epoch"], r["seed"])).get("wall_time") or 0.0
+    return first, sorted(seeds, key=lambda s: s["seed"]), wall
+
+
+def summarize(task: str, cell: str, algo: str,
+              runs: list[pathlib.Path]) -> tuple[dict, list[dict]]:
+    """One cell and algorithm's table row and per-seed rows, over the seeds of ``runs``."""
+    c, seeds, wall = pooled_seeds(runs)
     final = np.array([s["final_score"] for s in seeds])
     rates = [s["collapse_rate"] for s in seeds if s["collapse_rate"] is not None]
-    last = max(records, key=lambda r: (r["epoch"], r["seed"]))
     row = {
         "task": task, "cell": cell, "factor": CELLS[cell][0], "value": CELLS[cell][1],
         "algo": algo, "seeds": len(seeds), "demo_trajectories": c["demo_trajectories"],
@@ -171,25 +208,31 @@ def summarize(task: str, cell: str, algo: str, run: pathlib.Path) -> tuple[dict,
         "bce_mean": float(np.mean([s["bce_mean"] for s in seeds])),
         "bce_amplitude": float(np.mean([s["bce_amplitude"] for s in seeds])),
         "bce_distance_ln2": float(np.mean([s["bce_distance_ln2"] for s in seeds])),
-        "wall_time_s": last.get("wall_time"),
+        "wall_time_s": wall,
     }
     return row, [{"task": task, "cell": cell, "algo": algo, **s} for s in seeds]
 
 
-def least_stable_figure(task: str, cell: str, runs: dict[str, pathlib.Path]):
-    """BCE (top) and score (bottom) over env steps, one line per seed, AIL and NAIL."""
+def least_stable_figure(task: str, cell: str, runs: dict[str, list[pathlib.Path]]):
+    """BCE (top) and score (bottom) over env steps, one line per seed (of all the pooled
+    runs), AIL and NAIL."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 6))
     axes = fig.subplots(2, len(runs), sharex=True, squeeze=False)
-    for col, (algo, run) in enumerate(runs.items()):
-        records = read_metrics(run)
-        for seed in sorted({r["seed"] for r in records}):
-            rows = sorted((r for r in records if r["seed"] == seed), key=lambda r: r["epoch"])
-            x = [r["env_steps"] for r in rows]
-            axes[0, col].plot(x, [r["disc_bce"] for r in rows], label=f"seed {seed}")
-            scored = [r for r in rows if r.get("score") is not None]
-            axes[1, col].plot([r["env_steps"] for r in scored], [r["score"] for r in scored])
+    for col, (algo, algo_runs) in enumerate(runs.items()):
+        for run in algo_runs:
+            records = read_metrics(run)
+            first = json.loads((run / "config.json").read_text()).get("seed", 0)
+            for index in sorted({r["seed"] for r in records}):
+                rows = sorted((r for r in records if r["seed"] == index),
+                              key=lambda r: r["epoch"])
+                x = [r["env_steps"] for r in rows]
+                axes[0, col].plot(x, [r["disc_bce"] for r in rows],
+                                  label=f"seed {first + index}")
+                scored = [r for r in rows if r.get("score") is not None]
+                axes[1, col].plot([r["env_steps"] for r in scored],
+                                  [r["score"] for r in scored])
         axes[0, col].axhline(LN2, color="k", linestyle=":", linewidth=0.8)
         axes[0, col].set_title(f"{task}, cell {cell}: {algo.upper()}")
         axes[0, col].set_ylabel("discriminator BCE (ln 2 dotted)")
@@ -211,6 +254,11 @@ def main() -> int:
     parser.add_argument("--algos", nargs="+", choices=sorted(ALGOS), default=sorted(ALGOS),
                         help="algorithms to train now (nail_bound only in cell base)")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="first seed: seed i of the runs trained now uses PRNGKey(seed + i)")
+    parser.add_argument("--pool", nargs="*", default=[], metavar="RESULTS_DIR",
+                        help="results folders of earlier runs of the same cells with other "
+                             "seeds, reported together with these")
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps per run (default: the preset's budget)")
     parser.add_argument("--figures", nargs="*", choices=sorted(CELLS), default=["window_epoch"],
@@ -226,7 +274,7 @@ def main() -> int:
                 if algo in args.algos:
                     train_run(out / args.task / cell / algo, ALGOS[algo][0], args.task,
                               args.seeds, steps, run_overrides(args.task, cell, algo, demos,
-                                                               extra))
+                                                               extra), seed=args.seed)
     rows, per_seed, runs = [], [], {}
     for cell in CELLS:
         for algo in cell_algos(cell):
@@ -234,10 +282,20 @@ def main() -> int:
                                results / args.task / cell / algo)
             if run is None or not (run / "summary.json").exists():
                 continue
-            row, seeds = summarize(args.task, cell, algo, run)
+            pool = [pathlib.Path(d) / args.task / cell / algo for d in args.pool]
+            missing = [p for p in pool if not (p / "summary.json").exists()]
+            if missing:
+                print(f"--pool: no finished run {missing[0]}; leaving {cell} {algo} out",
+                      file=sys.stderr)
+                continue
+            try:
+                row, seeds = summarize(args.task, cell, algo, [*pool, run])
+            except ValueError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
             rows.append(row)
             per_seed += seeds
-            runs[cell, algo] = run
+            runs[cell, algo] = [*pool, run]
     if not rows:
         print("no finished runs to report", file=sys.stderr)
         return 1
