@@ -45,10 +45,11 @@ More seeds of a cell can be trained later, as a run of other seeds (``--seed``):
 DIR ...`` names the results folders of the earlier runs, and each cell and algorithm is then
 reported over the seeds of all of them (``per_seed.csv`` gives each seed's number, its
 ``PRNGKey``; ``wall_time_s`` is the runs' sum). Pooled runs must agree in everything but their
-seeds and demonstration file's path (the file's contents must be the same), and no seed may
-appear twice. A seed of a pooled run
-differs from the same seed in one vmapped run of more seeds by float rounding only (on the CPU
-here the BCE differs in the 8th digit after one epoch).
+seeds and demonstration file's path, and no seed may appear twice; a note says when the files'
+bytes differ (their metadata records the path they were written to, and the same collection
+on another machine may round differently), so compare their arrays before trusting the pool.
+A seed of a pooled run differs from the same seed in one vmapped run of more seeds by float
+rounding only (on the CPU here the BCE differs in the 8th digit after one epoch).
 """
 
 from __future__ import annotations
@@ -163,12 +164,13 @@ def pooled_seeds(runs: list[pathlib.Path]) -> tuple[dict, list[dict], float]:
     """The seeds of ``runs`` (run folders of one cell and algorithm with different seeds):
     ``(config of the first, seed_stats of every seed labelled by its PRNGKey number, summed
     wall time)``. Raises ``ValueError`` if the runs' configs differ in more than the
-    demonstration file's path (its contents, ``demos_sha256``, must agree), or a seed appears
-    twice."""
-    seeds, wall, first = [], 0.0, None
+    demonstration file's path, or a seed appears twice; prints a note when the files' bytes
+    (``demos_sha256``) differ."""
+    seeds, wall, first, hashes = [], 0.0, None, {}
     for run in runs:
         config = json.loads((run / "config.json").read_text())
-        same = {**config["config"], "demos": None, "demos_sha256": config.get("demos_sha256")}
+        hashes.setdefault(config.get("demos_sha256"), run)
+        same = {**config["config"], "demos": None}
         if first is None:
             first = same
         elif same != first:
@@ -183,6 +185,9 @@ def pooled_seeds(runs: list[pathlib.Path]) -> tuple[dict, list[dict], float]:
                                  "extra seeds with another --seed")
             seeds.append({**seed_stats(records, index), "seed": seed})
         wall += max(records, key=lambda r: (r["epoch"], r["seed"])).get("wall_time") or 0.0
+    if len(hashes) > 1:
+        print("note: the pooled runs' demonstration files differ in bytes: " + ", ".join(
+            f"{run} sha256 {str(h)[:12]}" for h, run in hashes.items()), flush=True)
     return first, sorted(seeds, key=lambda s: s["seed"]), wall
 
 

@@ -1,5 +1,6 @@
 """The statistics behind every study table (``experiments/``), on hand-made metrics records."""
 
+import json
 import math
 import pathlib
 import sys
@@ -11,7 +12,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "experiment
 
 from ail_vs_nail import iqm, per_seed_stats, summarize  # noqa: E402
 from four_tasks import diagnose  # noqa: E402
-from stability import seed_stats  # noqa: E402
+from stability import pooled_seeds, seed_stats  # noqa: E402
+from stability import summarize as cell_row  # noqa: E402
 
 # One seed evaluated every other epoch (``eval_every=2``: the others log ``score: null``).
 SCORES = [None, 0.2, None, 0.9, None, 0.4, None, 0.85]
@@ -86,3 +88,58 @@ def test_diagnose_quarters_last_ten_and_episode_lengths():
     lengths = [1000, 1000, 400, 1000, 200, 1000, 1000, 600]
     with_lengths = [dict(r, eval_length=float(lengths[r["epoch"] - 1])) for r in records]
     assert diagnose(with_lengths, seeds)["length_last10"] == pytest.approx(np.mean(lengths))
+
+
+def _run(path, first_seed, scores_per_seed, wall_time, **config_changes):
+    """A run folder with ``config.json`` and ``metrics.jsonl``, as ``nail-jax train`` writes."""
+    path.mkdir(parents=True)
+    config = {"demo_trajectories": 4, "disc_window": 10, "absorbing": True,
+              "disc_updates_per_iteration": 1, "demos": f"{path}/demos.npz",
+              "disc": {"gradient_penalty": 10.0, "spectral_norm": True, "learning_rate": 3e-4},
+              **config_changes}
+    (path / "config.json").write_text(json.dumps({
+        "config": config, "num_seeds": len(scores_per_seed), "seed": first_seed,
+        "demos_sha256": "abc"}))
+    records = [dict(r, wall_time=wall_time * r["epoch"] / 8)
+               for i, scores in enumerate(scores_per_seed) for r in _records(i, scores)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_pooled_runs_label_seeds_by_their_key_and_report_over_all_of_them(tmp_path):
+    never = [0.1, 0.7, None, 0.79, 0.3, None, 0.2, 0.5]  # never reaches 0.8
+    collapsing = [0.9, 0.3, 0.6, 0.1, None, 0.49, 0.5, 0.95]  # rate 3/6
+    two = _run(tmp_path / "two", 0, [SCORES, never], wall_time=100.0)
+    three = _run(tmp_path / "three", 2, [collapsing, SCORES, collapsing], wall_time=50.0)
+    config, seeds, wall = pooled_seeds([three, two])
+    assert [s["seed"] for s in seeds] == [0, 1, 2, 3, 4] and wall == 150.0
+    assert config["demos"] is None  # the path may differ between pooled runs
+    assert seeds[2] == {**seed_stats(_records(scores=collapsing), 0), "seed": 2}
+    row, per_seed = cell_row("task", "spectral_window_epoch", "ail", [two, three])
+    # Rates of the seeds that reached 0.8: 1/2 (SCORES: 0.4 after 0.9), 1/2, 1/2, 1/2.
+    assert (row["seeds"], row["reached_0.8"]) == (5, 4)
+    assert row["collapse_rate"] == pytest.approx(0.5) and row["seeds_collapsing"] == 4
+    assert row["final_mean"] == pytest.approx((0.85 + 0.5 + 0.95 + 0.85 + 0.95) / 5)
+    assert row["wall_time_s"] == 150.0 and [r["seed"] for r in per_seed] == [0, 1, 2, 3, 4]
+
+
+def test_pooling_refuses_a_seed_twice_and_runs_of_another_setting(tmp_path):
+    two = _run(tmp_path / "two", 0, [SCORES, SCORES], wall_time=1.0)
+    overlap = _run(tmp_path / "overlap", 1, [SCORES], wall_time=1.0)
+    with pytest.raises(ValueError, match="seed 1 .* already in the pool"):
+        pooled_seeds([two, overlap])
+    other = _run(tmp_path / "other", 2, [SCORES], wall_time=1.0, disc_window=20)
+    with pytest.raises(ValueError, match="configs differ in disc_window"):
+        pooled_seeds([two, other])
+
+
+
+def test_pooling_notes_demonstration_files_of_other_bytes(tmp_path, capsys):
+    two = _run(tmp_path / "two", 0, [SCORES, SCORES], wall_time=1.0)
+    more = _run(tmp_path / "more", 2, [SCORES], wall_time=1.0)
+    pooled_seeds([two, more])
+    assert "differ in bytes" not in capsys.readouterr().out
+    (more / "config.json").write_text(json.dumps(
+        {**json.loads((more / "config.json").read_text()), "demos_sha256": "xyz"}))
+    assert len(pooled_seeds([two, more])[1]) == 3
+    assert "demonstration files differ in bytes" in capsys.readouterr().out
