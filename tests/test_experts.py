@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nail_jax.data.collect import collect_dataset
-from nail_jax.data.datasets import REQUIRED_KEYS, load_dataset
+from nail_jax.data.datasets import episode_bounds, load_dataset
 from nail_jax.data.demonstrations import bundled_dir, list_bundled
 from nail_jax.data.experts import (
     ExpertError,
@@ -139,12 +139,15 @@ def test_resolve_expert(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list_bundled_experts())
 def test_bundled_expert_made_or_matches_its_bundled_dataset(name):
-    """Each bundled expert belongs to the bundled dataset of its name. Where it made that
-    dataset (the dataset records the expert file's SHA-256), its deterministic episodes from
-    the dataset's seed reproduce the dataset's arrays. Where the dataset's own expert was not
-    kept and this one was retrained by the same command, it is nearly as good: its
-    deterministic episodes are as long as the dataset's and reach 90% of its mean return
-    (measured 2026-12-02: halfcheetah 93%, hopper 97%, inverted_pendulum 100%)."""
+    """Each bundled expert belongs to the bundled dataset of its name: its deterministic
+    episodes from the dataset's seed start where the dataset's do, are as long and reach 90% of
+    their mean return. Where it made that dataset (the dataset records the expert file's
+    SHA-256), its actions on the dataset's observations are the dataset's actions. (Rolled out
+    again, the episodes themselves drift apart on another CPU: float rounding differs at 1e-5
+    after two steps and grows in contact dynamics; ant and walker2d, made on one machine,
+    differ by up to 20 in places on an AVX2-only AMD EPYC.) Where the dataset's own expert was
+    not kept and this one was retrained by the same command, the first checks hold alone
+    (measured 2026-12-02: halfcheetah 93% of the return, hopper 97%, inverted_pendulum 100%)."""
     assert name in list_bundled()
     data = load_dataset(bundled_dir() / f"{name}.npz")
     path = experts_dir() / f"{name}.npz"
@@ -153,12 +156,14 @@ def test_bundled_expert_made_or_matches_its_bundled_dataset(name):
     policy = expert.policy()
     fresh = collect_dataset(make_env(expert.env, expert.backend), lambda o, k: policy(o),
                             data.num_episodes, expert.episode_length, jax.random.PRNGKey(0))
-    if data.metadata.get("expert_sha256") == sha256(path):
-        for key in REQUIRED_KEYS:
-            np.testing.assert_allclose(getattr(fresh, key), getattr(data, key), atol=1e-5,
-                                       err_msg=key)
-        return
-    assert "expert_sha256" not in data.metadata  # made by another file: not this expert's
+    starts = episode_bounds(data)[:, 0]
+    np.testing.assert_allclose(fresh.observations[episode_bounds(fresh)[:, 0]],
+                               data.observations[starts], atol=1e-5)
     mean = np.mean(data.metadata["episode_returns"])
     assert np.mean(fresh.metadata["episode_returns"]) >= mean - 0.1 * abs(mean)
     assert fresh.num_steps == data.num_steps
+    if data.metadata.get("expert_sha256") == sha256(path):
+        actions = jax.jit(policy)(jnp.asarray(data.observations))
+        np.testing.assert_allclose(np.clip(actions, -1.0, 1.0), data.actions, atol=1e-4)
+    else:
+        assert "expert_sha256" not in data.metadata  # made by another file: not this expert's
