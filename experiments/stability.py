@@ -11,9 +11,8 @@
 Each cell changes one thing from the task's preset (``--task``, default ``inverted_pendulum``,
 the cheapest Brax task: about 3 minutes a seed here) and trains AIL and NAIL on the same seeds
 (``PRNGKey(seed + i)``, ``--seed``, default 0, vmapped in one run per algorithm) with the
-preset's budget; cell ``base`` also
-trains NAIL at the bound of the note (``nail_bound``: temperature 1, ``w = alpha``) beside the
-preset's weight 0.03. The factors (:data:`CELLS`):
+preset's budget; cell ``base`` also trains NAIL at the bound of the note (``nail_bound``:
+temperature 1, ``w = alpha``) beside the preset's weight 0.03. The factors (:data:`CELLS`):
 
 - demonstration count: 1, 4 (the presets'), 16, 64 trajectories, the first K episodes of one
   dataset of 64 made by the task's bundled expert (``nail-jax collect --expert TASK --episodes
