@@ -133,7 +133,6 @@ def test_pooling_refuses_a_seed_twice_and_runs_of_another_setting(tmp_path):
         pooled_seeds([two, other])
 
 
-
 def test_pooling_notes_demonstration_files_of_other_bytes(tmp_path, capsys):
     two = _run(tmp_path / "two", 0, [SCORES, SCORES], wall_time=1.0)
     more = _run(tmp_path / "more", 2, [SCORES], wall_time=1.0)
