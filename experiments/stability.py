@@ -7,12 +7,16 @@
     python experiments/stability.py --steps 5120 --seeds 1 --out /tmp/s --results /tmp/r  # smoke
     python experiments/stability.py --task halfcheetah --seeds 3 --seed 2 --cells spectral \
         --out runs/more --results results/more --pool results/two_seeds  # seeds 2-4 beside 0-1
+    python experiments/stability.py --task halfcheetah --seeds 3 --cells spectral_window_epoch \
+        --algos nail_kl0.1                                   # a stronger NAIL term in one cell
 
 Each cell changes one thing from the task's preset (``--task``, default ``inverted_pendulum``,
 the cheapest Brax task: about 3 minutes a seed here) and trains AIL and NAIL on the same seeds
 (``PRNGKey(seed + i)``, ``--seed``, default 0, vmapped in one run per algorithm) with the
 preset's budget; cell ``base`` also trains NAIL at the bound of the note (``nail_bound``:
-temperature 1, ``w = alpha``) beside the preset's weight 0.03. The factors (:data:`CELLS`):
+temperature 1, ``w = alpha``) beside the preset's weight 0.03. ``--algos`` trains the named
+algorithms in every named cell instead, among them NAIL with a stronger ``log pi_ref`` term
+(``nail_kl0.1``, ``nail_kl0.3``: eq. 8's weight ``w``). The factors (:data:`CELLS`):
 
 - demonstration count: 1, 4 (the presets'), 16, 64 trajectories, the first K episodes of one
   dataset of 64 made by the task's bundled expert (``nail-jax collect --expert TASK --episodes
@@ -106,11 +110,15 @@ CELLS: dict[str, tuple[str, str, dict]] = {
     "disc_lr3e-5_window_epoch": ("disc learning rate, disc data", "3e-5, last epoch",
                                  {"disc.learning_rate": 3e-5, "disc_window": EPOCH}),
 }
-# algo name -> (--algo, extra overrides); nail_bound only in cell ``base``.
+# algo name -> (--algo, extra overrides). A cell trains ``cell_algos`` unless ``--algos``
+# names others; the NAIL variants with a stronger ``log pi_ref`` term than the presets' 0.03
+# (eq. 8's weight ``w``) are trained only when named.
 ALGOS: dict[str, tuple[str, dict]] = {
     "ail": ("ail", {}),
     "nail": ("nail", {}),
     "nail_bound": ("nail", {"sac.fixed_alpha": 1.0, "sac.kl_weight": None}),
+    "nail_kl0.1": ("nail", {"sac.kl_weight": 0.1}),
+    "nail_kl0.3": ("nail", {"sac.kl_weight": 0.3}),
 }
 COLUMNS = ["task", "cell", "factor", "value", "algo", "seeds", "demo_trajectories",
            "gradient_penalty", "spectral_norm", "disc_learning_rate", "disc_updates",
@@ -144,6 +152,7 @@ def run_overrides(task: str, cell: str, algo: str, demos: pathlib.Path, extra: d
 
 
 def cell_algos(cell: str) -> list[str]:
+    """The algorithms a cell trains when ``--algos`` is not given."""
     return ["ail", "nail", "nail_bound"] if cell == "base" else ["ail", "nail"]
 
 
@@ -219,7 +228,7 @@ def summarize(task: str, cell: str, algo: str,
 
 def least_stable_figure(task: str, cell: str, runs: dict[str, list[pathlib.Path]]):
     """BCE (top) and score (bottom) over env steps, one line per seed (of all the pooled
-    runs), AIL and NAIL."""
+    runs), a column per algorithm (AIL, NAIL and any NAIL variant trained in the cell)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 6))
@@ -255,8 +264,9 @@ def main() -> int:
     parser.add_argument("--task", default="inverted_pendulum",
                         help="a preset with a bundled expert (default inverted_pendulum)")
     parser.add_argument("--cells", nargs="+", choices=sorted(CELLS), default=list(CELLS))
-    parser.add_argument("--algos", nargs="+", choices=sorted(ALGOS), default=sorted(ALGOS),
-                        help="algorithms to train now (nail_bound only in cell base)")
+    parser.add_argument("--algos", nargs="+", choices=list(ALGOS), default=None,
+                        help="algorithms to train now in every named cell (default: AIL and "
+                             "NAIL, and nail_bound in cell base)")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0,
                         help="first seed: seed i of the runs trained now uses PRNGKey(seed + i)")
@@ -274,14 +284,13 @@ def main() -> int:
         demos = demo_file(args.task, out)
         steps = args.steps or make_config("nail", args.task).total_steps
         for cell in args.cells:
-            for algo in cell_algos(cell):
-                if algo in args.algos:
-                    train_run(out / args.task / cell / algo, ALGOS[algo][0], args.task,
-                              args.seeds, steps, run_overrides(args.task, cell, algo, demos,
-                                                               extra), seed=args.seed)
+            for algo in args.algos or cell_algos(cell):
+                train_run(out / args.task / cell / algo, ALGOS[algo][0], args.task,
+                          args.seeds, steps, run_overrides(args.task, cell, algo, demos, extra),
+                          seed=args.seed)
     rows, per_seed, runs = [], [], {}
     for cell in CELLS:
-        for algo in cell_algos(cell):
+        for algo in ALGOS:
             run = keep_results(out / args.task / cell / algo,
                                results / args.task / cell / algo)
             if run is None or not (run / "summary.json").exists():
@@ -315,7 +324,8 @@ def main() -> int:
         figures[f"{args.task}_least_stable.png"] = worst["cell"]
         print(f"least stable AIL cell: {worst['cell']} -> {args.task}_least_stable.png")
     for name, cell in figures.items():
-        fig = least_stable_figure(args.task, cell, {a: runs[cell, a] for a in ("ail", "nail")})
+        fig = least_stable_figure(args.task, cell,
+                                  {a: runs[cell, a] for a in ALGOS if (cell, a) in runs})
         fig.savefig(results / name, dpi=110)
     print_table(rows, COLUMNS, SPECS)
     print(f"\nwrote {results}/summary.csv and per_seed.csv")
