@@ -142,3 +142,25 @@ def test_pooling_notes_demonstration_files_of_other_bytes(tmp_path, capsys):
         {**json.loads((more / "config.json").read_text()), "demos_sha256": "xyz"}))
     assert len(pooled_seeds([two, more])[1]) == 3
     assert "demonstration files differ in bytes" in capsys.readouterr().out
+
+
+def test_each_study_algorithm_sets_the_nail_weight_it_is_named_for():
+    """The ``--set`` strings of a stability run parse into the config each name promises:
+    the presets' NAIL (``w`` 0.03), the note's bound (temperature 1, ``w = alpha``), and the
+    stronger ``log pi_ref`` terms, in a cell that changes the discriminator as well."""
+    from stability import ALGOS, run_overrides
+
+    from nail_jax.training.config import make_config
+
+    expected = {"ail": (False, None, None), "nail": (True, 0.03, None),
+                "nail_bound": (True, None, 1.0), "nail_kl0.1": (True, 0.1, None),
+                "nail_kl0.3": (True, 0.3, None)}
+    assert set(ALGOS) == set(expected)
+    for algo, (reference_kl, kl_weight, fixed_alpha) in expected.items():
+        sets = run_overrides("halfcheetah", "spectral_window_epoch", algo,
+                             pathlib.Path("demos.npz"), {})
+        config = make_config(ALGOS[algo][0], "halfcheetah", sets)
+        assert (config.sac.reference_kl, config.sac.kl_weight, config.sac.fixed_alpha) == (
+            reference_kl, kl_weight, fixed_alpha), algo
+        assert config.disc.spectral_norm and config.disc_window == config.epoch_steps == 10240
+        assert config.demos == "demos.npz"
