@@ -47,7 +47,9 @@ same figure of each cell named by ``--figures`` (default ``window_epoch``) as
 More seeds of a cell can be trained later, as a run of other seeds (``--seed``): ``--pool
 DIR ...`` names the results folders of the earlier runs, and each cell and algorithm is then
 reported over the seeds of all of them (``per_seed.csv`` gives each seed's number, its
-``PRNGKey``; ``wall_time_s`` is the runs' sum). Pooled runs must agree in everything but their
+``PRNGKey``; ``wall_time_s`` is the runs' sum; an algorithm a pooled folder lacks, such as a
+NAIL variant trained only later, is reported over the folders that have it, with a note, and
+its ``seeds`` column says how many). Pooled runs must agree in everything but their
 seeds and demonstration file's path, and no seed may appear twice; a note says when the files'
 bytes differ (their metadata records the path they were written to, and the same collection
 on another machine may round differently), so compare their arrays before trusting the pool.
@@ -199,6 +201,27 @@ def pooled_seeds(runs: list[pathlib.Path]) -> tuple[dict, list[dict], float]:
     return first, sorted(seeds, key=lambda s: s["seed"]), wall
 
 
+def pooled_runs(pool: list[str], task: str, cell: str, algo: str) -> list[pathlib.Path] | None:
+    """The runs of ``cell`` and ``algo`` in the ``--pool`` folders, to report with this one.
+
+    A folder without that cell and algorithm (an algorithm trained only in later runs, such
+    as a NAIL variant) is skipped, with a note; ``None`` (the row is left out) when a folder
+    has the run but not finished.
+    """
+    runs = []
+    for folder in pool:
+        run = pathlib.Path(folder) / task / cell / algo
+        if not run.exists():
+            print(f"note: --pool {folder} has no {cell} {algo} run; reporting {algo} over "
+                  "the others", flush=True)
+        elif not (run / "summary.json").exists():
+            print(f"--pool: no finished run {run}; leaving {cell} {algo} out", file=sys.stderr)
+            return None
+        else:
+            runs.append(run)
+    return runs
+
+
 def summarize(task: str, cell: str, algo: str,
               runs: list[pathlib.Path]) -> tuple[dict, list[dict]]:
     """One cell and algorithm's table row and per-seed rows, over the seeds of ``runs``."""
@@ -231,7 +254,7 @@ def least_stable_figure(task: str, cell: str, runs: dict[str, list[pathlib.Path]
     runs), a column per algorithm (AIL, NAIL and any NAIL variant trained in the cell)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 6))
+    fig = Figure(figsize=(5 * len(runs), 6))
     axes = fig.subplots(2, len(runs), sharex=True, squeeze=False)
     for col, (algo, algo_runs) in enumerate(runs.items()):
         for run in algo_runs:
@@ -280,6 +303,11 @@ def main() -> int:
                              "RESULTS/<task>_<cell>.png (default: window_epoch)")
     args, out, results, extra = parse_study_arguments(parser, "runs/stability",
                                                       HERE / "results" / "stability")
+    absent = [d for d in args.pool if not pathlib.Path(d).is_dir()]
+    if absent:
+        print(f"error: --pool {absent[0]}: no such folder; name results folders of earlier "
+              "runs", file=sys.stderr)
+        return 2
     if not args.analyse_only:
         demos = demo_file(args.task, out)
         steps = args.steps or make_config("nail", args.task).total_steps
@@ -295,11 +323,8 @@ def main() -> int:
                                results / args.task / cell / algo)
             if run is None or not (run / "summary.json").exists():
                 continue
-            pool = [pathlib.Path(d) / args.task / cell / algo for d in args.pool]
-            missing = [p for p in pool if not (p / "summary.json").exists()]
-            if missing:
-                print(f"--pool: no finished run {missing[0]}; leaving {cell} {algo} out",
-                      file=sys.stderr)
+            pool = pooled_runs(args.pool, args.task, cell, algo)
+            if pool is None:
                 continue
             try:
                 row, seeds = summarize(args.task, cell, algo, [*pool, run])

@@ -164,3 +164,17 @@ def test_each_study_algorithm_sets_the_nail_weight_it_is_named_for():
             reference_kl, kl_weight, fixed_alpha), algo
         assert config.disc.spectral_norm and config.disc_window == config.epoch_steps == 10240
         assert config.demos == "demos.npz"
+
+
+def test_pool_skips_folders_without_the_algorithm_and_leaves_unfinished_runs_out(
+        tmp_path, capsys):
+    from stability import pooled_runs
+
+    done = _run(tmp_path / "a" / "task" / "cell" / "ail", 0, [SCORES], wall_time=1.0)
+    (done / "summary.json").write_text("{}")
+    (tmp_path / "b" / "task" / "cell" / "ail").mkdir(parents=True)  # started, not finished
+    assert pooled_runs([str(tmp_path / "a")], "task", "cell", "ail") == [done]
+    assert pooled_runs([str(tmp_path / "a")], "task", "cell", "nail_kl0.1") == []
+    assert "has no cell nail_kl0.1 run" in capsys.readouterr().out
+    assert pooled_runs([str(tmp_path / "a"), str(tmp_path / "b")], "task", "cell", "ail") is None
+    assert "no finished run" in capsys.readouterr().err
