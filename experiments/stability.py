@@ -47,9 +47,10 @@ same figure of each cell named by ``--figures`` (default ``window_epoch``) as
 More seeds of a cell can be trained later, as a run of other seeds (``--seed``): ``--pool
 DIR ...`` names the results folders of the earlier runs, and each cell and algorithm is then
 reported over the seeds of all of them (``per_seed.csv`` gives each seed's number, its
-``PRNGKey``; ``wall_time_s`` is the runs' sum; an algorithm a pooled folder lacks, such as a
-NAIL variant trained only later, is reported over the folders that have it, with a note, and
-its ``seeds`` column says how many). Pooled runs must agree in everything but their
+``PRNGKey``; ``wall_time_s`` is the runs' sum; an algorithm some pooled folders lack, such as
+a NAIL variant trained only later, is reported over the folders that have it, with a note, and
+its ``seeds`` column says how many; the runs of ``OUT`` need not include every algorithm of
+the pool). Pooled runs must agree in everything but their
 seeds and demonstration file's path, and no seed may appear twice; a note says when the files'
 bytes differ (their metadata records the path they were written to, and the same collection
 on another machine may round differently), so compare their arrays before trusting the pool.
@@ -201,24 +202,28 @@ def pooled_seeds(runs: list[pathlib.Path]) -> tuple[dict, list[dict], float]:
     return first, sorted(seeds, key=lambda s: s["seed"]), wall
 
 
-def pooled_runs(pool: list[str], task: str, cell: str, algo: str) -> list[pathlib.Path] | None:
-    """The runs of ``cell`` and ``algo`` in the ``--pool`` folders, to report with this one.
+def pooled_runs(pool: list[str], task: str, cell: str, algo: str,
+                beside: bool = False) -> list[pathlib.Path] | None:
+    """The finished runs of ``cell`` and ``algo`` in the ``--pool`` folders.
 
-    A folder without that cell and algorithm (an algorithm trained only in later runs, such
-    as a NAIL variant) is skipped, with a note; ``None`` (the row is left out) when a folder
-    has the run but not finished.
+    A folder without that cell and algorithm (an algorithm trained only in some runs, such as
+    a NAIL variant) is skipped, with a note when another folder has it or ``beside`` (the
+    run reported with the pool has it); ``None`` (the row is left out) when a folder has the
+    run but not finished.
     """
-    runs = []
+    runs, lacking = [], []
     for folder in pool:
         run = pathlib.Path(folder) / task / cell / algo
         if not run.exists():
-            print(f"note: --pool {folder} has no {cell} {algo} run; reporting {algo} over "
-                  "the others", flush=True)
+            lacking.append(folder)
         elif not (run / "summary.json").exists():
             print(f"--pool: no finished run {run}; leaving {cell} {algo} out", file=sys.stderr)
             return None
         else:
             runs.append(run)
+    if lacking and (runs or beside):
+        print(f"note: {', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no {cell} "
+              f"{algo} run; reporting {algo} over the others", flush=True)
     return runs
 
 
@@ -321,19 +326,20 @@ def main() -> int:
         for algo in ALGOS:
             run = keep_results(out / args.task / cell / algo,
                                results / args.task / cell / algo)
-            if run is None or not (run / "summary.json").exists():
+            if run is not None and not (run / "summary.json").exists():
                 continue
-            pool = pooled_runs(args.pool, args.task, cell, algo)
-            if pool is None:
+            pool = pooled_runs(args.pool, args.task, cell, algo, beside=run is not None)
+            if not pool and run is None:
                 continue
+            found = [*pool, *([run] if run else [])]
             try:
-                row, seeds = summarize(args.task, cell, algo, [*pool, run])
+                row, seeds = summarize(args.task, cell, algo, found)
             except ValueError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
             rows.append(row)
             per_seed += seeds
-            runs[cell, algo] = [*pool, run]
+            runs[cell, algo] = found
     if not rows:
         print("no finished runs to report", file=sys.stderr)
         return 1

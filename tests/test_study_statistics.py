@@ -173,8 +173,13 @@ def test_pool_skips_folders_without_the_algorithm_and_leaves_unfinished_runs_out
     done = _run(tmp_path / "a" / "task" / "cell" / "ail", 0, [SCORES], wall_time=1.0)
     (done / "summary.json").write_text("{}")
     (tmp_path / "b" / "task" / "cell" / "ail").mkdir(parents=True)  # started, not finished
-    assert pooled_runs([str(tmp_path / "a")], "task", "cell", "ail") == [done]
-    assert pooled_runs([str(tmp_path / "a")], "task", "cell", "nail_kl0.1") == []
+    a, b, c = (str(tmp_path / name) for name in "abc")
+    assert pooled_runs([a], "task", "cell", "ail") == [done]
+    assert pooled_runs([a, c], "task", "cell", "ail") == [done]
+    assert f"{c} has no cell ail run" in capsys.readouterr().out
+    assert pooled_runs([a], "task", "cell", "nail_kl0.1") == []
+    assert capsys.readouterr().out == ""  # nowhere: no note
+    assert pooled_runs([a], "task", "cell", "nail_kl0.1", beside=True) == []
     assert "has no cell nail_kl0.1 run" in capsys.readouterr().out
-    assert pooled_runs([str(tmp_path / "a"), str(tmp_path / "b")], "task", "cell", "ail") is None
+    assert pooled_runs([a, b], "task", "cell", "ail") is None
     assert "no finished run" in capsys.readouterr().err
