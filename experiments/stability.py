@@ -50,8 +50,8 @@ reported over the seeds of all of them (``per_seed.csv`` gives each seed's numbe
 ``PRNGKey``; ``wall_time_s`` is the runs' sum; an algorithm some pooled folders lack, such as
 a NAIL variant trained only later, is reported over the folders that have it, with a note, and
 its ``seeds`` column says how many; the runs of ``OUT`` need not include every algorithm of
-the pool). Pooled runs must agree in everything but their
-seeds and demonstration file's path, and no seed may appear twice; a note says when the files'
+the pool). Pooled runs must agree in everything but their seeds and demonstration file's
+path, and no seed may appear twice; a note says when the files'
 bytes differ (their metadata records the path they were written to, and the same collection
 on another machine may round differently), so compare their arrays before trusting the pool.
 A seed of a pooled run differs from the same seed in one vmapped run of more seeds by float

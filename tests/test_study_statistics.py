@@ -8,11 +8,13 @@ import sys
 import numpy as np
 import pytest
 
+from nail_jax.training.config import make_config
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "experiments"))
 
 from ail_vs_nail import iqm, per_seed_stats, summarize  # noqa: E402
 from four_tasks import diagnose  # noqa: E402
-from stability import pooled_seeds, seed_stats  # noqa: E402
+from stability import ALGOS, pooled_runs, pooled_seeds, run_overrides, seed_stats  # noqa: E402
 from stability import summarize as cell_row  # noqa: E402
 
 # One seed evaluated every other epoch (``eval_every=2``: the others log ``score: null``).
@@ -148,10 +150,6 @@ def test_each_study_algorithm_sets_the_nail_weight_it_is_named_for():
     """The ``--set`` strings of a stability run parse into the config each name promises:
     the presets' NAIL (``w`` 0.03), the note's bound (temperature 1, ``w = alpha``), and the
     stronger ``log pi_ref`` terms, in a cell that changes the discriminator as well."""
-    from stability import ALGOS, run_overrides
-
-    from nail_jax.training.config import make_config
-
     expected = {"ail": (False, None, None), "nail": (True, 0.03, None),
                 "nail_bound": (True, None, 1.0), "nail_kl0.1": (True, 0.1, None),
                 "nail_kl0.3": (True, 0.3, None)}
@@ -168,8 +166,6 @@ def test_each_study_algorithm_sets_the_nail_weight_it_is_named_for():
 
 def test_pool_skips_folders_without_the_algorithm_and_leaves_unfinished_runs_out(
         tmp_path, capsys):
-    from stability import pooled_runs
-
     done = _run(tmp_path / "a" / "task" / "cell" / "ail", 0, [SCORES], wall_time=1.0)
     (done / "summary.json").write_text("{}")
     (tmp_path / "b" / "task" / "cell" / "ail").mkdir(parents=True)  # started, not finished
