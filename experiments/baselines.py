@@ -116,7 +116,8 @@ def make_figure(task_runs: dict[str, dict], seeds: int):
     the env steps of AIL/NAIL with as many policy updates (``warmup + epoch * epoch_steps``)."""
 
     def draw(ax, task, runs):
-        for i, (variant, (src, epoch_steps, warmup)) in enumerate(runs.items()):
+        for variant, (src, epoch_steps, warmup) in runs.items():
+            i = (*REFERENCES, *VARIANTS).index(variant)  # one colour per variant in every panel
             rows = [r for r in read_metrics(src)
                     if r.get("score") is not None and r["seed"] < seeds]
             epochs = sorted({r["epoch"] for r in rows})
