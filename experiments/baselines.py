@@ -58,6 +58,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 # bc's epochs take seconds: evaluating each would cost more than the training.
 BC_EVAL_EVERY = {"halfcheetah": 5, "hopper": 10, "walker2d": 10, "ant": 5}
 REFERENCES = ("ail", "nail")
+ROWS = (*REFERENCES, *VARIANTS)  # table order; a row's index is its colour in every panel
 COLUMNS = ["task", "variant", "algo", "seeds", "final_mean", "final_std", "iqm_final",
            "last10_mean", "reached_0.8", "dip_fraction", "bce_mean", "wall_time_s"]
 
@@ -87,7 +88,7 @@ def task_rows(task: str, out: pathlib.Path, results: pathlib.Path, seeds: int):
     """``(summary rows, per-seed rows, {variant: (run dir, epoch_steps, warmup_steps)})`` of
     one task; all empty until a variant beside the references has run."""
     summary, per_seed, runs = [], [], {}
-    for variant in (*REFERENCES, *VARIANTS):
+    for variant in ROWS:
         src = source(task, variant, out, results)
         if src is None or not (src / "summary.json").exists():
             continue
@@ -117,13 +118,13 @@ def make_figure(task_runs: dict[str, dict], seeds: int):
 
     def draw(ax, task, runs):
         for variant, (src, epoch_steps, warmup) in runs.items():
-            i = (*REFERENCES, *VARIANTS).index(variant)  # one colour per variant in every panel
             rows = [r for r in read_metrics(src)
                     if r.get("score") is not None and r["seed"] < seeds]
             epochs = sorted({r["epoch"] for r in rows})
             mean = [np.mean([r["score"] for r in rows if r["epoch"] == e]) for e in epochs]
             x = [warmup + e * epoch_steps for e in epochs]
-            ax.plot(x, mean, color=f"C{i}", linestyle="-" if i < 2 else "--", label=variant)
+            ax.plot(x, mean, color=f"C{ROWS.index(variant)}",
+                    linestyle="-" if variant in REFERENCES else "--", label=variant)
 
     return score_panels(task_runs, draw, "env steps (bc: of the run with its policy updates)",
                         "normalised score (mean over seeds)", lambda t: f"{t}, {seeds} seeds")
