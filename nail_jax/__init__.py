@@ -6,6 +6,8 @@ signature ``(state, batch, key) -> (state, metrics)`` and composes under
 """
 
 from nail_jax import third_party  # noqa: F401 (first: imports mujoco.mjx before brax does)
+from nail_jax.algorithms import ALGORITHMS, Algorithm
+from nail_jax.algorithms.nail import NAILConfig, nail_reward
 from nail_jax.data.experts import ExpertPolicy, load_expert
 from nail_jax.distributions import (
     tanh_gaussian_log_prob,
@@ -30,13 +32,14 @@ from nail_jax.learners.rewards import (
     airl_reward,
     fairl_reward,
     gail_reward,
-    nail_reward,
 )
 from nail_jax.learners.sac import (
     SAC,
-    PolicySnapshot,
     SACConfig,
     SACState,
+    actor_loss,
+    alpha_loss,
+    critic_loss,
     make_sac,
     take_snapshot,
     td_target,
@@ -48,6 +51,7 @@ from nail_jax.networks import (
     make_q_network,
 )
 from nail_jax.normalization import RunningStatistics, init_statistics, normalize, update_statistics
+from nail_jax.policy import Policy, PolicySnapshot, make_policy
 from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
 from nail_jax.running.evaluation import evaluate_run
 from nail_jax.running.run_dir import load_policy
@@ -61,6 +65,14 @@ from nail_jax.types import DiscriminatorBatch, Transition
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "NAILConfig",
+    "Policy",
+    "make_policy",
+    "actor_loss",
+    "alpha_loss",
+    "critic_loss",
     "DivergenceError",
     "PRESETS",
     "PolicySnapshot",

@@ -378,11 +378,13 @@ def _smoke(args) -> int:
 
 
 def _add_run_args(p: argparse.ArgumentParser, with_algo: bool) -> None:
-    from nail_jax.training.config import ALGOS
+    from nail_jax.algorithms import ALGORITHMS
 
     if with_algo:
-        p.add_argument("--algo", choices=ALGOS, default="nail",
-                       help="nail (default), ail, or rl (environment reward)")
+        default = next(iter(ALGORITHMS))
+        p.add_argument("--algo", choices=tuple(ALGORITHMS), default=default,
+                       help="; ".join(f"{name}{' (default)' if name == default else ''}: "
+                                      f"{a.summary}" for name, a in ALGORITHMS.items()))
     p.add_argument("--env", help="task name (brax env or point_mass); default: the preset's")
     p.add_argument("--backend", help="brax backend: spring, positional, generalized, mjx")
     if with_algo:

@@ -4,7 +4,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nail_jax import SACConfig, Transition, make_sac, take_snapshot, td_target
+from nail_jax import (
+    NAILConfig,
+    SACConfig,
+    Transition,
+    actor_loss,
+    alpha_loss,
+    critic_loss,
+    make_policy,
+    make_sac,
+    take_snapshot,
+    td_target,
+)
+from nail_jax.algorithms.nail import make_soft_term
 
 # The jitted update fuses the critic loss differently from the eager ops that recompute it
 # here (a mean of squared TD errors, so round-off cancels): measured relative differences
@@ -59,12 +71,16 @@ def test_critic_loss_matches_manual_computation():
     # A learned temperature weighs the KL term too; reward_scale scales r alone.
     ({"init_alpha": 0.3}, 0.3, 0.3, 2.0),
     # A fixed weight on log pi_ref, apart from the temperature.
-    ({"init_alpha": 0.3, "kl_weight": 1.0}, 0.3, 1.0, 1.0),
+    ({"init_alpha": 0.3, "weight": 1.0}, 0.3, 1.0, 1.0),
 ])
-def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, weight, reward_scale):
-    """Critic target s r + g d (min Q'(s',a') + w log pi_ref(a'|s') - alpha log pi(a'|s'))."""
-    sac = make_sac(4, 2, SACConfig(hidden_sizes=(32, 32), reference_kl=True,
-                                   reward_scale=reward_scale, **alpha_config))
+def test_nail_soft_term_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, weight,
+                                                          reward_scale):
+    """Critic target s r + g d (min Q'(s',a') + w log pi_ref(a'|s') - alpha log pi(a'|s'))
+    with NAIL's soft-value hook (nail_jax.algorithms.nail.make_soft_term)."""
+    alpha_config = dict(alpha_config)
+    nail = NAILConfig(weight=alpha_config.pop("weight", None))
+    cfg = SACConfig(hidden_sizes=(32, 32), reward_scale=reward_scale, **alpha_config)
+    sac = make_sac(4, 2, cfg, soft_term=make_soft_term(nail, make_policy(4, 2, (32, 32))))
     state = sac.init(jax.random.PRNGKey(0))
     # A reference that differs from the current policy.
     other = make_sac(4, 2, SACConfig(hidden_sizes=(32, 32))).init(jax.random.PRNGKey(7))
@@ -89,8 +105,9 @@ def test_reference_kl_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, wei
 def test_absorbing_states_earn_no_soft_terms():
     """With absorbing=True: no -alpha log pi or w log pi_ref in the target where s' is
     absorbing, and the actor and temperature losses average over live states only."""
-    cfg = SACConfig(hidden_sizes=(32, 32), reference_kl=True, kl_weight=0.1, init_alpha=0.3)
-    sac = make_sac(5, 2, cfg, absorbing=True)
+    cfg = SACConfig(hidden_sizes=(32, 32), init_alpha=0.3)
+    soft_term = make_soft_term(NAILConfig(weight=0.1), make_policy(5, 2, (32, 32)))
+    sac = make_sac(5, 2, cfg, absorbing=True, soft_term=soft_term)
     state = sac.init(jax.random.PRNGKey(0))
     other = make_sac(5, 2, cfg).init(jax.random.PRNGKey(7))
     state = state.replace(reference=state.reference.replace(params=other.policy_params))
@@ -191,3 +208,28 @@ def test_bad_batch_is_reported():
         sac.update(state, ints, jax.random.PRNGKey(0))
 
 
+
+
+def test_losses_are_pure_functions_a_test_can_call_alone():
+    """critic_loss, actor_loss and alpha_loss at top level give the update's losses; the
+    temperature loss by hand: -sum_live log alpha (log pi + H) / n_live."""
+    sac = make_sac(4, 2, SMALL)
+    state = sac.init(jax.random.PRNGKey(0))
+    batch, key = _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2)
+    new_state, metrics = sac.update(state, batch, key)
+    k_critic, k_actor = jax.random.split(key)
+    alpha = jnp.exp(state.log_alpha)
+    c_loss, c_metrics = critic_loss(state.q_params, state, alpha, batch, k_critic,
+                                    policy=sac.policy, q_apply=sac.q_network.apply, gamma=0.99)
+    np.testing.assert_allclose(c_loss, metrics["critic_loss"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(c_metrics["target_mean"], metrics["target_mean"], rtol=1e-5)
+    # the actor step sees the critic after its step, as in the update
+    a_loss, log_pi = actor_loss(state.policy_params, state.replace(q_params=new_state.q_params),
+                                alpha, batch.obs, jnp.ones(32), k_actor, policy=sac.policy,
+                                q_apply=sac.q_network.apply)
+    np.testing.assert_allclose(a_loss, metrics["actor_loss"], rtol=LOSS_RTOL)
+    np.testing.assert_allclose(-jnp.mean(log_pi), metrics["entropy"], rtol=1e-5)
+    loss, _ = alpha_loss(jnp.log(0.5), jnp.array([-1.0, 2.0, 0.5]), jnp.array([1.0, 0.0, 1.0]),
+                         target_entropy=-2.0)
+    want = -np.log(0.5) * ((-1.0 - 2.0) + (0.5 - 2.0)) / 2
+    np.testing.assert_allclose(loss, want, rtol=1e-6)

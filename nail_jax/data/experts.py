@@ -42,8 +42,8 @@ from nail_jax.absorbing import augment_obs
 from nail_jax.data.datasets import METADATA_KEY, DemoError
 from nail_jax.data.demonstrations import bundled_dir, resolve_named
 from nail_jax.files import sha256, write_atomic  # noqa: F401 (sha256: re-exported)
-from nail_jax.learners.sac import PolicySnapshot, SACConfig, make_sac
 from nail_jax.normalization import RunningStatistics
+from nail_jax.policy import Policy, PolicySnapshot, make_policy
 
 FORMAT = "nail_jax.expert/1"
 REQUIRED_METADATA = ("env", "backend", "episode_length", "absorbing", "obs_size",
@@ -61,7 +61,7 @@ class ExpertPolicy:
     """A trained policy that can act without its run: params, statistics and metadata.
 
     Attributes:
-      snapshot: the policy's :class:`~nail_jax.learners.sac.PolicySnapshot` (observation
+      snapshot: the policy's :class:`~nail_jax.policy.PolicySnapshot` (observation
         statistics or ``None``, and the policy network's params).
       metadata: JSON-able dict with at least :data:`REQUIRED_METADATA`.
     """
@@ -88,24 +88,24 @@ class ExpertPolicy:
         with one, is added inside as 0); ``key=None`` gives the deterministic action
         ``tanh(mean)``, a PRNG key a sample. Observation normalisation is applied inside.
         """
-        meta = self.metadata
-        absorbing = bool(meta["absorbing"])
-        sac = make_sac(int(meta["obs_size"]) + int(absorbing), int(meta["action_size"]),
-                       SACConfig(hidden_sizes=tuple(meta["hidden_sizes"])), absorbing=absorbing)
-        snapshot = self.snapshot
+        absorbing = bool(self.metadata["absorbing"])
+        act, snapshot = _policy_of(self.metadata).act, self.snapshot
 
         def policy(obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
-            return sac.act(snapshot, augment_obs(obs, absorbing, jnp), key)
+            return act(snapshot, augment_obs(obs, absorbing, jnp), key)
 
         return policy
 
 
+def _policy_of(meta: dict) -> Policy:
+    """The :class:`~nail_jax.policy.Policy` ``meta`` describes (no optimiser is built)."""
+    return make_policy(int(meta["obs_size"]) + int(bool(meta["absorbing"])),
+                       int(meta["action_size"]), tuple(meta["hidden_sizes"]))
+
+
 def _expected_params(meta: dict) -> Any:
     """The abstract params (shapes and dtypes) of the policy network ``meta`` describes."""
-    absorbing = bool(meta["absorbing"])
-    sac = make_sac(int(meta["obs_size"]) + int(absorbing), int(meta["action_size"]),
-                   SACConfig(hidden_sizes=tuple(meta["hidden_sizes"])), absorbing=absorbing)
-    return jax.eval_shape(sac.policy_network.init, jax.random.PRNGKey(0))
+    return jax.eval_shape(_policy_of(meta).network.init, jax.random.PRNGKey(0))
 
 
 def save_expert(path: str | os.PathLike, expert: ExpertPolicy) -> pathlib.Path:

@@ -18,17 +18,6 @@ def ail_reward(log_ratio: jax.Array) -> jax.Array:
     return -log_ratio
 
 
-def nail_reward(log_ratio: jax.Array, log_pi_ref: jax.Array) -> jax.Array:
-    """NAIL reward ``-(log r(s, a) - log pi_ref(a|s))`` (note eq. 8, negated).
-
-    Args:
-      log_ratio: ``[...]`` discriminator logits ``log r``.
-      log_pi_ref: ``[...]`` ``log pi_ref(a|s)`` under the reference policy ``pi_ref``,
-        the snapshot taken at the start of the epoch.
-    """
-    return log_pi_ref - log_ratio
-
-
 def gail_reward(log_ratio: jax.Array) -> jax.Array:
     """GAIL-style ``-log(1 - D) = -log sigmoid(l) = softplus(-l)`` (always positive)."""
     return jax.nn.softplus(-log_ratio)
@@ -50,4 +39,5 @@ REWARDS = {
     "airl": airl_reward,
     "fairl": fairl_reward,
 }
-"""Rewards that depend on the logit only; ``nail_reward`` also needs ``log pi_ref``."""
+"""AIL's reward forms (``config.reward``): functions of the logit alone. NAIL's reward also
+needs ``log pi_ref``: :func:`nail_jax.algorithms.nail.nail_reward`."""

@@ -1,23 +1,22 @@
 """Soft Actor-Critic (Haarnoja et al. 2018) as pure functions over one state pytree.
 
+The three losses are top-level functions (:func:`critic_loss`, :func:`actor_loss`,
+:func:`alpha_loss`) that a test can call alone; :func:`make_sac` closes them over the
+networks and the config and makes one update of all three.
+
 - Critics: twin Q functions regressed on the soft TD target
   ``y = s_r * r + gamma * discount * (min_j Q'_j(s', a') - alpha * log pi(a'|s'))``,
   ``a' ~ pi(.|s')``, with Polyak-averaged target critics ``Q'``. ``discount`` is 0 only on
   true terminations, so time-limit truncations still bootstrap.
 - Actor: minimises ``E[alpha * log pi(a|s) - min_j Q_j(s, a)]`` with reparameterised actions.
 - Temperature: automatic, minimising ``E[-log alpha * (log pi(a|s) + target_entropy)]``, or
-  fixed (``SACConfig.fixed_alpha``). NAIL's bound (note eq. 7-8) corresponds to ``alpha = 1``.
+  fixed (``SACConfig.fixed_alpha``).
 - Reference policy: the state holds an immutable snapshot ``pi_ref`` (``SACState.reference``),
-  replaced only by :func:`take_snapshot`. With ``SACConfig.reference_kl`` the soft terms become
-  ``w * log pi_ref(a|s) - alpha * log pi(a|s)`` in both the target and the actor loss, with
-  ``w = SACConfig.kl_weight`` or, when that is ``None``, ``w = alpha``: then the soft term is a
-  KL-to-``pi_ref`` penalty ``alpha * (log pi_ref - log pi)``. At ``alpha = w = 1`` this is SAC
-  on NAIL's eq. 8 reward ``r + log pi_ref(a|s)`` rewritten for ``Q~ = Q - log pi_ref``: the
-  same fixed point and the same greedy policy, but the critic never has to fit
-  ``log pi_ref`` of stale replay actions, which spans orders of magnitude once ``pi_ref`` is
-  narrow. ``w = alpha < 1`` is the bound of eq. 7 for the reward ``r / alpha``;
-  ``reward_scale`` scales ``r`` alone. ``log pi_ref`` is evaluated at the pre-tanh sample,
-  so it stays exact where actions saturate.
+  replaced only by :func:`take_snapshot`. SAC itself never reads it; an algorithm may add a
+  term of it to the soft value through the one hook ``soft_term(reference, alpha, obs, u)
+  -> [B]`` of :func:`make_sac`: it is added to ``min_j Q`` in the target (at ``s'``) and in
+  the actor loss (at ``s``), evaluated at the pre-tanh sample ``u`` of ``a = tanh(u)``.
+  NAIL is the one algorithm that does (:mod:`nail_jax.algorithms.nail`).
 - Absorbing states (DAC): with ``make_sac(..., absorbing=True)`` the last observation
   feature flags the absorbing state that follows a termination. No action is taken there
   in the real task, so no soft term is earned or paid there: the target's soft terms are
@@ -40,22 +39,20 @@ import optax
 
 from nail_jax.absorbing import live_weight
 from nail_jax.checks import check_shape
-from nail_jax.distributions import (
-    tanh_gaussian_log_prob,
-    tanh_gaussian_log_prob_pre_tanh,
-    tanh_gaussian_mode,
-    tanh_gaussian_sample,
-    tanh_gaussian_sample_pre_tanh,
-)
 from nail_jax.gradients import make_gradient_step
-from nail_jax.networks import Network, make_policy_network, make_q_network
+from nail_jax.networks import Network, make_q_network
 from nail_jax.normalization import RunningStatistics
+from nail_jax.policy import Policy, PolicySnapshot, make_policy
 from nail_jax.types import Transition
+
+SoftTerm = Callable[[PolicySnapshot, jax.Array, jax.Array, jax.Array], jax.Array]
+"""``soft_term(reference, alpha [], obs [B, O], u [B, A]) -> [B]``: added to the soft value
+(see the module docstring); ``u`` is the pre-tanh sample of the action ``tanh(u)``."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig:
-    """Static SAC settings.
+    """Static SAC settings. The defaults are the Brax presets' (``nail_jax.PRESETS``).
 
     Attributes:
       hidden_sizes: hidden layers of the policy and of each critic.
@@ -67,14 +64,12 @@ class SACConfig:
       fixed_alpha: if set, the temperature stays at this value and is not learned.
       target_entropy: entropy target; ``None`` means ``-action_size``.
       n_critics: number of Q functions (the target takes their minimum).
-      reference_kl: add ``w * log pi_ref(a|s)`` to the soft terms (see module docstring).
-      kl_weight: ``w``; ``None`` means ``w = alpha`` (a KL to ``pi_ref`` at the temperature).
     """
 
     hidden_sizes: tuple[int, ...] = (256, 256)
-    policy_learning_rate: float = 3e-4
-    critic_learning_rate: float = 3e-4
-    alpha_learning_rate: float = 3e-4
+    policy_learning_rate: float = 6e-4
+    critic_learning_rate: float = 6e-4
+    alpha_learning_rate: float = 6e-4
     discount: float = 0.99
     tau: float = 0.005
     reward_scale: float = 1.0
@@ -82,19 +77,6 @@ class SACConfig:
     fixed_alpha: float | None = None
     target_entropy: float | None = None
     n_critics: int = 2
-    reference_kl: bool = False
-    kl_weight: float | None = None
-
-
-@flax.struct.dataclass
-class PolicySnapshot:
-    """An immutable policy: observation statistics and policy params at snapshot time.
-
-    The reference policy ``pi_ref`` (``SACState.reference``) is one, made by
-    :func:`take_snapshot`; so is any policy handed to ``Trainer.act``."""
-
-    normalizer: RunningStatistics | None
-    params: Any
 
 
 @flax.struct.dataclass
@@ -108,7 +90,8 @@ class SACState:
       log_alpha, alpha_opt_state: ``[]`` log temperature and its Adam state.
       normalizer: observation statistics used by all networks, or ``None``; kept
         current by whoever collects data, not by :meth:`SAC.update`.
-      reference: ``pi_ref``, a :class:`PolicySnapshot`; never changed by ``update``.
+      reference: ``pi_ref``, a :class:`~nail_jax.policy.PolicySnapshot`; never changed by
+        ``update``.
       steps: ``[]`` int32 number of updates done.
     """
 
@@ -152,22 +135,74 @@ def td_target(
     return jax.lax.stop_gradient(reward_scale * reward + gamma * discount * soft_value)
 
 
+def live_mask(obs: jax.Array, absorbing: bool) -> jax.Array:
+    """``[B]`` 1 for ordinary states, 0 for the absorbing state (all 1 without absorbing)."""
+    return live_weight(obs) if absorbing else jnp.ones(obs.shape[:-1])
+
+
+def live_mean(x: jax.Array, live: jax.Array) -> jax.Array:
+    """The mean of ``x [B]`` over the live rows (``live [B]`` weights)."""
+    return jnp.sum(live * x) / jnp.maximum(jnp.sum(live), 1.0)
+
+
+def critic_loss(q_params, state: SACState, alpha: jax.Array, batch: Transition,
+                key: jax.Array, *, policy: Policy, q_apply: Callable, gamma: float,
+                reward_scale: float = 1.0, absorbing: bool = False,
+                soft_term: SoftTerm | None = None) -> tuple[jax.Array, dict]:
+    """``(loss [], metrics)``: half the summed squared TD error of every critic,
+    ``0.5 * mean_b sum_j (Q_j(s, a) - y)^2`` with ``y`` of :func:`td_target` at
+    ``a' ~ pi(.|s')`` and the target critics; ``soft_term`` adds to ``min_j Q'`` and, like
+    ``-alpha log pi``, is dropped where ``s'`` is absorbing. Metrics: ``q_mean``,
+    ``target_mean``. ``batch`` is ``[B]``; ``q_apply(normalizer, params, obs, action)``."""
+    next_action, next_log_prob, next_u = policy.sample_pre_tanh(
+        state.normalizer, state.policy_params, batch.next_obs, key)
+    next_q = q_apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
+    live = live_mask(batch.next_obs, absorbing)  # no soft terms in the absorbing state
+    if soft_term is not None:
+        bonus = soft_term(state.reference, alpha, batch.next_obs, next_u)
+        next_q = next_q + (live * bonus)[:, None]
+    target = td_target(batch.reward, batch.discount, next_q, live * next_log_prob, alpha,
+                       gamma, reward_scale)
+    q = q_apply(state.normalizer, q_params, batch.obs, batch.action)
+    loss = 0.5 * jnp.mean(jnp.sum((q - target[:, None]) ** 2, axis=-1))
+    return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
+
+
+def actor_loss(policy_params, state: SACState, alpha: jax.Array, obs: jax.Array,
+               live: jax.Array, key: jax.Array, *, policy: Policy, q_apply: Callable,
+               soft_term: SoftTerm | None = None) -> tuple[jax.Array, jax.Array]:
+    """``(loss [], log_pi [B])``: ``E[alpha log pi(a|s) - min_j Q_j(s, a) - soft_term]`` over
+    the live rows of ``obs [B, O]`` (``live [B]``), ``a ~ pi(.|s)`` reparameterised;
+    ``log_pi`` (gradients stopped) feeds :func:`alpha_loss`."""
+    action, log_pi, u = policy.sample_pre_tanh(state.normalizer, policy_params, obs, key)
+    q = jnp.min(q_apply(state.normalizer, state.q_params, obs, action), axis=-1)
+    if soft_term is not None:
+        q = q + soft_term(state.reference, alpha, obs, u)
+    return live_mean(alpha * log_pi - q, live), jax.lax.stop_gradient(log_pi)
+
+
+def alpha_loss(log_alpha: jax.Array, log_pi: jax.Array, live: jax.Array, *,
+               target_entropy: float) -> tuple[jax.Array, tuple]:
+    """``(loss [], ())``: ``-E[log alpha * (log pi(a|s) + target_entropy)]`` over the live rows
+    of ``log_pi [B]`` (``live [B]``); its minimum moves the entropy towards the target."""
+    return -live_mean(log_alpha * (log_pi + target_entropy), live), ()
+
+
 @dataclasses.dataclass(frozen=True)
 class SAC:
     """An SAC learner: networks and pure functions over :class:`SACState`.
 
     Attributes:
+      policy: the :class:`~nail_jax.policy.Policy` it trains (act, sample, log-prob).
       policy_network, q_network: ``(init, apply)`` pairs.
       init: ``init(key, normalizer=None) -> SACState``.
       update: ``update(state, batch: Transition [B], key) -> (state, metrics)``; one
         critic, actor and temperature step and a target update.
-      sample_action: ``(normalizer, policy_params, obs [..., O], key) -> (action, log_prob)``.
-      deterministic_action: ``(normalizer, policy_params, obs [..., O]) -> action``.
-      log_prob: ``(normalizer, policy_params, obs [..., O], action [..., A]) -> [...]``.
-      act: ``act(policy: PolicySnapshot, obs [..., O], key=None) -> action [..., A]``, a
-        sample, or with ``key=None`` the deterministic ``tanh(mean)``.
+      sample_action, deterministic_action, log_prob, act: ``policy.sample``, ``.mode``,
+        ``.log_prob`` and ``.act``.
     """
 
+    policy: Policy
     policy_network: Network
     q_network: Network
     init: Callable[..., SACState]
@@ -179,16 +214,17 @@ class SAC:
 
 
 def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
-             absorbing: bool = False) -> SAC:
+             absorbing: bool = False, soft_term: SoftTerm | None = None) -> SAC:
     """Builds an SAC learner for ``[obs_size]`` observations and ``[action_size]`` actions.
 
     With ``absorbing`` the last observation feature is DAC's absorbing-state flag (1 in
-    the absorbing state, 0 elsewhere); see the module docstring for what changes.
+    the absorbing state, 0 elsewhere); ``soft_term`` is added to the soft value (see the
+    module docstring; NAIL's is :func:`nail_jax.algorithms.nail.make_soft_term`).
 
     Metrics of ``update``: ``critic_loss``, ``actor_loss``, ``alpha_loss``, ``alpha``,
     ``entropy`` (``-mean log pi`` over live states), ``q_mean``, ``target_mean``.
     """
-    policy_net = make_policy_network(obs_size, action_size, config.hidden_sizes)
+    policy = make_policy(obs_size, action_size, config.hidden_sizes)
     q_net = make_q_network(obs_size, action_size, config.hidden_sizes, config.n_critics)
     policy_opt = optax.adam(config.policy_learning_rate)
     q_opt = optax.adam(config.critic_learning_rate)
@@ -197,26 +233,9 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         -float(action_size) if config.target_entropy is None else config.target_entropy
     )
 
-    def sample_action(normalizer, policy_params, obs, key):
-        mean, log_std = policy_net.apply(normalizer, policy_params, obs)
-        return tanh_gaussian_sample(key, mean, log_std)
-
-    def deterministic_action(normalizer, policy_params, obs):
-        mean, _ = policy_net.apply(normalizer, policy_params, obs)
-        return tanh_gaussian_mode(mean)
-
-    def log_prob(normalizer, policy_params, obs, action):
-        mean, log_std = policy_net.apply(normalizer, policy_params, obs)
-        return tanh_gaussian_log_prob(mean, log_std, action)
-
-    def act(policy: PolicySnapshot, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        if key is None:
-            return deterministic_action(policy.normalizer, policy.params, obs)
-        return sample_action(policy.normalizer, policy.params, obs, key)[0]
-
     def init(key: jax.Array, normalizer: RunningStatistics | None = None) -> SACState:
         k_pi, k_q = jax.random.split(key)
-        policy_params = policy_net.init(k_pi)
+        policy_params = policy.network.init(k_pi)
         q_params = q_net.init(k_q)
         init_alpha = config.init_alpha if config.fixed_alpha is None else config.fixed_alpha
         log_alpha = jnp.asarray(jnp.log(init_alpha), jnp.float32)
@@ -233,60 +252,15 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
             steps=jnp.zeros((), jnp.int32),
         )
 
-    def sample_pre_tanh(normalizer, policy_params, obs, key):
-        mean, log_std = policy_net.apply(normalizer, policy_params, obs)
-        return tanh_gaussian_sample_pre_tanh(key, mean, log_std)
-
-    def reference_bonus(state: SACState, alpha, obs, u):
-        """``w * log pi_ref(a|s)`` of ``a = tanh(u)`` when ``reference_kl``, else 0 (``[B]``).
-
-        Evaluated at the pre-tanh sample ``u``, not at ``atanh(a)``: exact, with gradients,
-        also where the action saturates (``tanh(u)`` rounds to 1).
-        """
-        if not config.reference_kl:
-            return jnp.zeros(obs.shape[:-1])
-        reference = state.reference
-        mean, log_std = policy_net.apply(reference.normalizer, reference.params, obs)
-        weight = alpha if config.kl_weight is None else config.kl_weight
-        return weight * tanh_gaussian_log_prob_pre_tanh(mean, log_std, u)
-
-    def live_mask(obs):
-        """``[B]`` 1 for ordinary states, 0 for the absorbing state (all 1 without absorbing)."""
-        if not absorbing:
-            return jnp.ones(obs.shape[:-1])
-        return live_weight(obs)
-
-    def live_mean(x, live):
-        return jnp.sum(live * x) / jnp.maximum(jnp.sum(live), 1.0)
-
-    def critic_loss(q_params, state: SACState, alpha, batch: Transition, key):
-        next_action, next_log_prob, next_u = sample_pre_tanh(
-            state.normalizer, state.policy_params, batch.next_obs, key
-        )
-        next_q = q_net.apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
-        # With reference_kl the soft value gains + w log pi_ref(a'|s') (for a' ~ pi).
-        bonus = reference_bonus(state, alpha, batch.next_obs, next_u)
-        live = live_mask(batch.next_obs)  # no soft terms in the absorbing state
-        target = td_target(
-            batch.reward, batch.discount, next_q + (live * bonus)[:, None],
-            live * next_log_prob, alpha, config.discount, config.reward_scale,
-        )
-        q = q_net.apply(state.normalizer, q_params, batch.obs, batch.action)
-        loss = 0.5 * jnp.mean(jnp.sum((q - target[:, None]) ** 2, axis=-1))
-        return loss, {"q_mean": jnp.mean(q), "target_mean": jnp.mean(target)}
-
-    def actor_loss(policy_params, state: SACState, alpha, obs, live, key):
-        action, log_pi, u = sample_pre_tanh(state.normalizer, policy_params, obs, key)
-        q = jnp.min(q_net.apply(state.normalizer, state.q_params, obs, action), axis=-1)
-        q = q + reference_bonus(state, alpha, obs, u)
-        return live_mean(alpha * log_pi - q, live), jax.lax.stop_gradient(log_pi)
-
-    def alpha_loss(log_alpha, log_pi, live):
-        return -live_mean(log_alpha * (log_pi + target_entropy), live), ()
-
-    critic_step = make_gradient_step(critic_loss, q_opt)
-    actor_step = make_gradient_step(actor_loss, policy_opt)
-    alpha_step = make_gradient_step(alpha_loss, alpha_opt)
+    critic_step = make_gradient_step(
+        lambda *args: critic_loss(*args, policy=policy, q_apply=q_net.apply,
+                                  gamma=config.discount, reward_scale=config.reward_scale,
+                                  absorbing=absorbing, soft_term=soft_term), q_opt)
+    actor_step = make_gradient_step(
+        lambda *args: actor_loss(*args, policy=policy, q_apply=q_net.apply,
+                                 soft_term=soft_term), policy_opt)
+    alpha_step = make_gradient_step(
+        lambda *args: alpha_loss(*args, target_entropy=target_entropy), alpha_opt)
 
     def update(state: SACState, batch: Transition, key: jax.Array):
         n = batch.obs.shape[0] if batch.obs.ndim else 0
@@ -302,7 +276,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
             state.q_params, state.q_opt_state, state, alpha, batch, k_critic
         )
         state = state.replace(q_params=q_params, q_opt_state=q_opt_state)
-        live = live_mask(batch.obs)
+        live = live_mask(batch.obs, absorbing)
         policy_params, policy_opt_state, a_loss, log_pi = actor_step(
             state.policy_params, state.policy_opt_state, state, alpha, batch.obs, live, k_actor
         )
@@ -332,5 +306,5 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         }
         return new_state, metrics
 
-    return SAC(policy_net, q_net, init, update, sample_action, deterministic_action, log_prob,
-               act)
+    return SAC(policy, policy.network, q_net, init, update, policy.sample, policy.mode,
+               policy.log_prob, policy.act)

@@ -15,6 +15,7 @@ import pathlib
 import jax
 import numpy as np
 
+from nail_jax.algorithms import ALGORITHMS
 from nail_jax.envs.evaluate import make_evaluator, normalized_score
 from nail_jax.running.run_dir import RunArgumentError, restore_run, spread
 
@@ -57,7 +58,7 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
     lengths = np.asarray(episodes.lengths)
     random_return = np.asarray(state.random_return, np.float64)
     expert_return = trainer.expert_return
-    imitation = config.algo != "rl"
+    imitation = ALGORITHMS[config.algo].metric == "score"
     rows = []
     for i in range(num_seeds):
         mean = float(returns[i].mean())

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nail_jax.algorithms import ALGORITHMS
 from nail_jax.running.run_dir import RunError, read_metrics, run_metric
 
 
@@ -65,7 +66,7 @@ def make_figure(run_dirs: Sequence[str | pathlib.Path], labels: Sequence[str] | 
         line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {seeds}")
         ax_score.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                               color=line[0].get_color())
-        if algo != "rl":
+        if ALGORITHMS[algo].needs_discriminator:
             steps, values = curves(run_dir, "disc_bce", max_steps)
             ax_bce.plot(steps, np.nanmean(values, 0), color=line[0].get_color(), label=label)
             ax_bce.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,

@@ -25,9 +25,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from nail_jax.algorithms import ALGORITHMS
 from nail_jax.checks import ArgumentError
 from nail_jax.data.experts import ExpertPolicy
-from nail_jax.learners.sac import PolicySnapshot
+from nail_jax.policy import PolicySnapshot
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running.parallel import seed_keys
 from nail_jax.training.config import TrainConfig, config_from_dict
@@ -116,9 +117,9 @@ def spread(values) -> dict | None:
 
 
 def run_metric(algo: str) -> str:
-    """The metric a run of ``algo`` is judged by: ``score``, or ``eval_return`` for ``rl``
-    (SAC on the env reward has no demonstrations to normalise by)."""
-    return "eval_return" if algo == "rl" else "score"
+    """The metric a run of ``algo`` is judged by (:attr:`Algorithm.metric`): ``score``, or
+    ``eval_return`` for ``rl`` (SAC on the env reward has no demonstrations to normalise by)."""
+    return ALGORITHMS[algo].metric
 
 
 def summarize(records: list[dict], algo: str, num_seeds: int) -> dict:

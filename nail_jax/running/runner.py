@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from nail_jax.algorithms import ALGORITHMS
 from nail_jax.data.demonstrations import resolve as resolve_demos
 from nail_jax.files import sha256, write_json_atomic, write_jsonl_atomic
 from nail_jax.running import checkpoint as ckpt
@@ -246,8 +247,9 @@ class RunPlan:
 
 def demos_fingerprint(config: TrainConfig) -> dict:
     """``{"demos_file", "demos_sha256"}`` of the demonstration file ``config.demos`` names
-    (``{}`` for ``rl``, which has none). Raises DemoError when there is no such file."""
-    if config.algo == "rl":
+    (``{}`` for an algorithm without demonstrations, ``rl``). Raises DemoError when there is
+    no such file."""
+    if not ALGORITHMS[config.algo].needs_demonstrations:
         return {}
     path = resolve_demos(config.demos)
     return {"demos_file": str(path), "demos_sha256": sha256(path)}
@@ -460,7 +462,7 @@ def train_epochs(plan: RunPlan, fns: ShardedFunctions, manager, state, start_epo
                     save_times.append(time.time() - t_save)
                 if config.evaluates(done):  # else the bar keeps the last evaluation's value
                     shown = np.nanmean(np.asarray(metrics[metric_key], np.float64))
-                steps = metrics["grad_steps" if config.algo == "bc" else "env_steps"]
+                steps = metrics["env_steps" if ALGORITHMS[config.algo].steps_envs else "grad_steps"]
                 bar.update(done, f"steps {int(steps[0])} {metric_key} "
                                  f"{shown:.3f}", elapsed)
                 if stopping and done < config.num_epochs:

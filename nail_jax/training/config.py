@@ -13,12 +13,25 @@ import types
 import typing
 from typing import Any
 
+from nail_jax.algorithms import ALGORITHMS
+from nail_jax.algorithms.nail import MODES as NAIL_MODES
+from nail_jax.algorithms.nail import NAILConfig
 from nail_jax.learners.discriminator import DiscriminatorConfig
 from nail_jax.learners.rewards import REWARDS
 from nail_jax.learners.sac import SACConfig
-from nail_jax.training.presets import PRESETS
+from nail_jax.training.presets import DEFAULT_PRESET, PRESETS
 
-ALGOS = ("nail", "ail", "bc", "rl")
+ALGOS = tuple(ALGORITHMS)
+GROUPS = {"sac": SACConfig, "disc": DiscriminatorConfig, "nail": NAILConfig}
+"""The nested option groups (``--set sac.discount=...``); ``nail`` is NAIL's alone."""
+
+# TrainConfig's defaults are the default preset's NAIL table: the presets hold the numbers.
+_DEFAULT = PRESETS[DEFAULT_PRESET]["nail"]
+
+
+def _group(name: str, table: dict[str, Any]):
+    prefix = name + "."
+    return GROUPS[name](**{k[len(prefix):]: v for k, v in table.items() if k.startswith(prefix)})
 
 
 class ConfigError(ValueError):
@@ -29,10 +42,10 @@ class ConfigError(ValueError):
 class TrainConfig:
     """Everything that defines a training run (per seed).
 
-    The defaults are the ``default`` preset's NAIL table (``TrainConfig() == make_config()``).
-    Other algorithms and presets have their own complete tables: build their configs with
-    :func:`make_config` (``TrainConfig(algo="ail")`` keeps NAIL's ``sac.reference_kl`` and is
-    refused by :func:`validate_config`).
+    The defaults are read from the ``default`` preset's NAIL table
+    (``TrainConfig() == make_config()``). Other algorithms and presets have their own complete
+    tables: build their configs with :func:`make_config` (``TrainConfig(algo="ail")`` keeps
+    NAIL's ``nail`` settings and is refused by :func:`validate_config`).
 
     Attributes:
       algo: ``nail`` (reward ``-log r + log pi_ref``), ``ail`` (``-log r``), ``bc``
@@ -73,34 +86,35 @@ class TrainConfig:
         for any value (the evaluation has its own key). On a GPU the 1,000-step
         evaluation takes most of an epoch (``experiments/results/benchmark_h200.json``).
       sac, disc: learner settings.
+      nail: NAIL's settings (:class:`~nail_jax.algorithms.nail.NAILConfig`: ``nail.mode``,
+        ``nail.weight``); ``None`` for every other algorithm.
     """
 
-    algo: str = "nail"
-    reward: str = "ail"
-    env: str = "inverted_pendulum"
-    backend: str = "generalized"
-    demos: str = "inverted_pendulum"
-    demo_trajectories: int = 4
-    demo_subsample: int = 1
-    episode_length: int = 1000
-    num_envs: int = 16
-    total_steps: int = 99_328
-    epoch_steps: int = 4_096
-    warmup_steps: int = 1_024
-    sac_updates_per_iteration: int = 4
-    disc_updates_per_iteration: int = 1
-    batch_size: int = 256
-    replay_capacity: int = 1_000_000
-    bc_warmstart_steps: int = 0
-    disc_window: int = 0
-    absorbing: bool = True
-    normalize_observations: bool = True
-    num_eval_episodes: int = 8
-    eval_every: int = 1
-    sac: SACConfig = SACConfig(
-        policy_learning_rate=6e-4, critic_learning_rate=6e-4, alpha_learning_rate=6e-4,
-        reference_kl=True, kl_weight=0.03)
-    disc: DiscriminatorConfig = DiscriminatorConfig()
+    algo: str = _DEFAULT["algo"]
+    reward: str = _DEFAULT["reward"]
+    env: str = _DEFAULT["env"]
+    backend: str = _DEFAULT["backend"]
+    demos: str = _DEFAULT["demos"]
+    demo_trajectories: int = _DEFAULT["demo_trajectories"]
+    demo_subsample: int = _DEFAULT["demo_subsample"]
+    episode_length: int = _DEFAULT["episode_length"]
+    num_envs: int = _DEFAULT["num_envs"]
+    total_steps: int = _DEFAULT["total_steps"]
+    epoch_steps: int = _DEFAULT["epoch_steps"]
+    warmup_steps: int = _DEFAULT["warmup_steps"]
+    sac_updates_per_iteration: int = _DEFAULT["sac_updates_per_iteration"]
+    disc_updates_per_iteration: int = _DEFAULT["disc_updates_per_iteration"]
+    batch_size: int = _DEFAULT["batch_size"]
+    replay_capacity: int = _DEFAULT["replay_capacity"]
+    bc_warmstart_steps: int = _DEFAULT["bc_warmstart_steps"]
+    disc_window: int = _DEFAULT["disc_window"]
+    absorbing: bool = _DEFAULT["absorbing"]
+    normalize_observations: bool = _DEFAULT["normalize_observations"]
+    num_eval_episodes: int = _DEFAULT["num_eval_episodes"]
+    eval_every: int = _DEFAULT["eval_every"]
+    sac: SACConfig = _group("sac", _DEFAULT)
+    disc: DiscriminatorConfig = _group("disc", _DEFAULT)
+    nail: NAILConfig | None = _group("nail", _DEFAULT)
 
     @property
     def iterations_per_epoch(self) -> int:
@@ -117,7 +131,7 @@ class TrainConfig:
 
     def budget(self) -> str:
         """The run's length in words: its env steps, or for ``bc`` its gradient steps."""
-        if self.algo == "bc":
+        if not ALGORITHMS[self.algo].steps_envs:
             return (f"{self.gradient_steps} gradient steps on demonstrations (the policy "
                     f"updates of {self.total_steps} env steps of AIL/NAIL; bc takes none)")
         return f"{self.total_steps} env steps"
@@ -133,16 +147,17 @@ def validate_config(config: TrainConfig) -> TrainConfig:
 
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
+    algorithm = ALGORITHMS[config.algo]
     if config.reward not in REWARDS:
         raise ConfigError(f"unknown reward form {config.reward!r}; choose one of: "
                           f"{', '.join(REWARDS)}")
-    if config.reward != "ail" and config.algo != "ail":
-        own = {"nail": "eq. 8's -log r + log pi_ref", "rl": "the env reward",
-               "bc": "none: it clones the demonstrated actions"}[config.algo]
+    if config.reward != "ail" and not algorithm.reward_forms:
+        forms = [a.name for a in ALGORITHMS.values() if a.reward_forms]
         raise ConfigError(
             f"reward={config.reward} is a reward form of AIL's discriminator; algo "
-            f"{config.algo} has its own reward ({own}): use --algo ail with --set "
-            f"reward={config.reward}, or drop the option")
+            f"{config.algo} has its own reward ({algorithm.reward}): use --algo "
+            f"{forms[0]} with --set reward={config.reward}, or drop the option")
+    _check_algorithm_options(config)
     try:
         check_env(config.env, config.backend)
     except ValueError as e:
@@ -170,24 +185,43 @@ def validate_config(config: TrainConfig) -> TrainConfig:
             f"total_steps={config.total_steps} leaves no full epoch after warmup_steps="
             f"{config.warmup_steps} with epoch_steps={config.epoch_steps}; raise --steps to at "
             f"least {config.warmup_steps + config.epoch_steps}")
-    if config.bc_warmstart_steps and config.algo not in ("ail", "nail"):
-        why = {"bc": "it clones throughout", "rl": "it has no demonstrations"}[config.algo]
+    if config.bc_warmstart_steps and not algorithm.warm_start:
         raise ConfigError(f"bc_warmstart_steps warm-starts AIL/NAIL's policy by cloning the "
-                          f"demonstrations; algo {config.algo} takes none ({why}): drop it")
-    if config.algo in ("ail", "nail") and config.disc_updates_per_iteration < 1:
+                          f"demonstrations; algo {config.algo} takes none "
+                          f"({algorithm.summary}): drop it")
+    if algorithm.needs_discriminator and config.disc_updates_per_iteration < 1:
         raise ConfigError(f"algo {config.algo} needs disc_updates_per_iteration >= 1")
-    if config.sac.reference_kl and config.algo != "nail":
-        raise ConfigError("sac.reference_kl adds NAIL's log pi_ref term; it needs algo nail "
-                          f"(make_config({config.algo!r}) gives {config.algo}'s own settings)")
-    if config.sac.kl_weight is not None and not config.sac.reference_kl:
-        raise ConfigError("sac.kl_weight weighs the log pi_ref soft term; it needs "
-                          "sac.reference_kl=true (algo nail)")
-    if config.sac.kl_weight is not None and config.sac.kl_weight < 0:
-        raise ConfigError(f"sac.kl_weight must be >= 0, got {config.sac.kl_weight}")
     if config.replay_capacity < config.num_envs:
         raise ConfigError("replay_capacity must hold at least one step of every env")
     _check_learner_values(config)
     return config
+
+
+def _check_algorithm_options(config: TrainConfig) -> None:
+    """An algorithm's own option group (``nail``) is set for it and for no other."""
+    for algorithm in ALGORITHMS.values():
+        if algorithm.options is None:
+            continue
+        options = getattr(config, algorithm.name)
+        if algorithm.name != config.algo and options is not None:
+            raise ConfigError(
+                f"{algorithm.name}.* options set {algorithm.name.upper()}'s own term; algo "
+                f"{config.algo} has none (make_config({config.algo!r}) gives {config.algo}'s "
+                f"own settings): drop them, or use --algo {algorithm.name}")
+        if algorithm.name == config.algo and not isinstance(options, algorithm.options):
+            raise ConfigError(f"algo {config.algo} needs its {algorithm.name}.* options")
+    nail = config.nail
+    if nail is None:
+        return
+    if nail.mode not in NAIL_MODES:
+        raise ConfigError(f"unknown nail.mode {nail.mode!r}; choose one of: "
+                          f"{', '.join(NAIL_MODES)}")
+    if nail.weight is not None and nail.mode != "soft_value":
+        raise ConfigError("nail.weight weighs the log pi_ref term of nail.mode=soft_value; "
+                          "nail.mode=reward puts eq. 8's unweighted log pi_ref in the reward: "
+                          "set nail.weight=none")
+    if nail.weight is not None and not (math.isfinite(nail.weight) and nail.weight >= 0):
+        raise ConfigError(f"nail.weight must be a finite number >= 0, got {nail.weight}")
 
 
 def _check_learner_values(config: TrainConfig) -> None:
@@ -255,21 +289,26 @@ def _parse_value(text: str, typ: Any, key: str) -> Any:
 
 
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """Returns ``config`` with ``{"field" or "sac.field" / "disc.field": value}`` replaced.
+    """Returns ``config`` with ``{"field" or "sac.field" / "disc.field" / "nail.field": value}``
+    replaced.
 
     String values are parsed according to the field's type (``--set`` on the CLI).
-    Unknown keys raise ConfigError listing the valid ones.
+    Unknown keys raise ConfigError listing the valid ones; ``nail.*`` needs a config with
+    NAIL's options (``algo nail``).
     """
     top: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {"sac": {}, "disc": {}}
+    nested: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
     hints = _field_types(TrainConfig)
     for key, value in overrides.items():
         group, _, name = key.rpartition(".")
         if group:
             if group not in nested:
-                raise ConfigError(f"unknown option group {group!r} in {key!r}; use sac.* or disc.*")
-            sub_cls = type(getattr(config, group))
-            sub_hints = _field_types(sub_cls)
+                raise ConfigError(f"unknown option group {group!r} in {key!r}; use "
+                                  + ", ".join(f"{g}.*" for g in GROUPS))
+            if getattr(config, group) is None:
+                raise ConfigError(f"{key} is an option of algo {group}; algo {config.algo} "
+                                  f"has no {group}.* options: drop it, or use --algo {group}")
+            sub_hints = _field_types(GROUPS[group])
             if name not in sub_hints:
                 raise ConfigError(f"unknown option {key!r}; {group}.* options are: "
                                   + ", ".join(sorted(sub_hints)))
@@ -279,7 +318,7 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
             if name not in hints or name in nested:
                 raise ConfigError(f"unknown option {key!r}; options are: "
                                   + ", ".join(sorted(set(hints) - set(nested)))
-                                  + ", sac.*, disc.*")
+                                  + ", " + ", ".join(f"{g}.*" for g in GROUPS))
             typ = hints[name]
             top[name] = _parse_value(value, typ, key) if isinstance(value, str) else value
     for group, values in nested.items():
@@ -302,22 +341,33 @@ def make_config(algo: str = "nail", preset: str = "default",
     if algo not in PRESETS[preset]:
         raise ConfigError(f"preset {preset!r} has no settings for algo {algo!r}; it has: "
                           + ", ".join(PRESETS[preset]))
-    config = apply_overrides(TrainConfig(), PRESETS[preset][algo])
+    table = PRESETS[preset][algo]
+    config = TrainConfig(**{k: v for k, v in table.items() if "." not in k},
+                         **{g: _group(g, table) for g in GROUPS if _has_group(algo, g)},
+                         **{g: None for g in GROUPS if not _has_group(algo, g)})
     return validate_config(apply_overrides(config, overrides or {}))
 
 
-def config_keys() -> tuple[str, ...]:
-    """Every key of a flat config table: TrainConfig's fields, ``sac.*`` and ``disc.*``."""
-    top = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("sac", "disc")]
-    return tuple(top + [f"sac.{f.name}" for f in dataclasses.fields(SACConfig)]
-                 + [f"disc.{f.name}" for f in dataclasses.fields(DiscriminatorConfig)])
+def _has_group(algo: str, group: str) -> bool:
+    """Whether configs of ``algo`` carry the option group ``group`` (an algorithm's own
+    group, like ``nail``, belongs to that algorithm alone)."""
+    return group not in ALGORITHMS or group == algo
+
+
+def config_keys(algo: str = "nail") -> tuple[str, ...]:
+    """Every key of ``algo``'s flat config table: TrainConfig's fields, ``sac.*``, ``disc.*``
+    and the algorithm's own group (``nail.*`` for NAIL)."""
+    top = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in GROUPS]
+    return tuple(top + [f"{g}.{f.name}" for g, cls in GROUPS.items() if _has_group(algo, g)
+                        for f in dataclasses.fields(cls)])
 
 
 def _check_preset_tables() -> None:
-    """Each preset table names every key, so no setting comes from anywhere else."""
-    keys = set(config_keys())
+    """Each preset table names every key of its algorithm, so no setting comes from
+    anywhere else."""
     for preset, tables in PRESETS.items():
         for algo, table in tables.items():
+            keys = set(config_keys(algo))
             missing, unknown = sorted(keys - set(table)), sorted(set(table) - keys)
             if missing or unknown or table["algo"] != algo:
                 raise AssertionError(f"preset {preset!r}/{algo}: missing {missing}, unknown "
@@ -328,15 +378,32 @@ _check_preset_tables()
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """A JSON-able dict of the config (nested learner configs as sub-dicts)."""
+    """A JSON-able dict of the config (nested learner configs as sub-dicts, ``None`` for an
+    option group the algorithm has not)."""
     return dataclasses.asdict(config)
 
 
+def translate_saved_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A ``config.json`` config from before NAIL's options had their own group, in today's
+    names: ``sac.reference_kl`` and ``sac.kl_weight`` become ``nail.mode`` (``soft_value`` or
+    ``reward``) and ``nail.weight`` for algo nail, and are dropped (they were off) for the
+    others. A config in today's names is returned as it is."""
+    sac = dict(data.get("sac", {}))
+    if "nail" in data or ("reference_kl" not in sac and "kl_weight" not in sac):
+        return data
+    reference_kl, weight = sac.pop("reference_kl", False), sac.pop("kl_weight", None)
+    nail = ({"mode": "soft_value" if reference_kl else "reward", "weight": weight}
+            if data.get("algo") == "nail" else None)
+    return {**data, "sac": sac, "nail": nail}
+
+
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Inverse of :func:`config_to_dict` (lists become tuples)."""
-    data = dict(data)
-    sac = SACConfig(**{k: tuple(v) if isinstance(v, list) else v
-                       for k, v in data.pop("sac").items()})
-    disc = DiscriminatorConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in data.pop("disc").items()})
-    return TrainConfig(**data, sac=sac, disc=disc)
+    """Inverse of :func:`config_to_dict` (lists become tuples); old names are translated
+    (:func:`translate_saved_config`)."""
+    data = dict(translate_saved_config(data))
+    groups = {}
+    for group, cls in GROUPS.items():
+        values = data.pop(group, None)
+        groups[group] = None if values is None else cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    return TrainConfig(**data, **groups)

@@ -27,21 +27,22 @@ _COMMON: Table = {
 }
 
 
-# The objective of each algorithm. NAIL's log pi_ref term enters SAC's soft value
-# (sac.reference_kl, see nail_jax/learners/sac.py) at weight sac.kl_weight.
-def _objective(algo: str, reference_kl: bool = False, fixed_alpha: float | None = None,
-               kl_weight: float | None = None, target_entropy: float | None = None) -> Table:
-    """The settings that say what SAC optimises: the algorithm, NAIL's term, the temperature."""
-    return {"algo": algo, "sac.reference_kl": reference_kl, "sac.fixed_alpha": fixed_alpha,
-            "sac.kl_weight": kl_weight, "sac.target_entropy": target_entropy}
+# The objective of each algorithm: the algorithm, the temperature and, for NAIL, how its
+# log pi_ref term is trained (nail.mode, nail.weight: nail_jax/algorithms/nail.py).
+def _objective(algo: str, fixed_alpha: float | None = None,
+               target_entropy: float | None = None, **nail: Any) -> Table:
+    """The settings that say what SAC optimises: the algorithm, the temperature, NAIL's term."""
+    return {"algo": algo, "sac.fixed_alpha": fixed_alpha, "sac.target_entropy": target_entropy,
+            **{f"nail.{k}": v for k, v in nail.items()}}
 
 
 def _nail_weighted(weight: float) -> Table:
     """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``."""
-    return _objective("nail", reference_kl=True, kl_weight=weight)
+    return _objective("nail", mode="soft_value", weight=weight)
 
 
-_NAIL_BOUND = _objective("nail", reference_kl=True, fixed_alpha=1.0)  # the note's bound
+# the note's bound: w = alpha = 1
+_NAIL_BOUND = _objective("nail", fixed_alpha=1.0, mode="soft_value", weight=None)
 _AIL = _objective("ail")
 _BC = _objective("bc")  # behavioural cloning: as many policy updates as AIL/NAIL make
 _RL = _objective("rl")

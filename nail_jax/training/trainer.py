@@ -1,21 +1,17 @@
-"""DAC-style AIL and NAIL (plain SAC, and behavioural cloning) on parallel envs:
-``make_train(config) -> train(key)``.
+"""The trainer: ``make_train(config) -> train(key)``, the scaffold every algorithm shares.
 
 Data flows one way each vectorised env step (one *iteration*):
 
     act with pi_ref -> env step -> replay -> discriminator update -> reward -> SAC update
 
 and at the end of each epoch (``epoch_steps`` env steps) ``pi_ref <- pi`` and the
-deterministic policy is evaluated. AIL and NAIL share every line but the reward
-(note section 4): AIL ``-log r``, NAIL ``-log r + log pi_ref(a|s)`` with ``pi_ref`` the
-immutable snapshot (normaliser statistics and policy params) taken at the epoch start.
-
-``bc`` (behavioural cloning, :mod:`nail_jax.learners.bc`) takes no env steps: each
-iteration is ``sac_updates_per_iteration`` maximum-likelihood steps of the same policy
-network on demonstration pairs, so a BC epoch makes as many policy updates as an AIL or NAIL
-epoch of the same config; its observation statistics are the demonstrations'. It keeps the
-same state, evaluation, score, run files and checkpoints. The same steps, run
-``bc_warmstart_steps`` times in ``init``, warm-start AIL's and NAIL's policy (and ``pi_ref``).
+deterministic policy is evaluated. The scaffold here (the state, init with its warm-up, env
+steps, replay, the epoch, the ``pi_ref`` swap, evaluation) is the same for every algorithm;
+what an iteration does with it is the algorithm's
+(:data:`nail_jax.algorithms.ALGORITHMS`): AIL and NAIL share every line but NAIL's
+(:mod:`nail_jax.algorithms.nail`); ``rl`` trains on the env reward; ``bc`` takes no env steps
+and clones the demonstrations. The same cloning steps, run ``bc_warmstart_steps`` times in
+``init``, warm-start AIL's and NAIL's policy (and ``pi_ref``).
 
 Everything per seed is one :class:`TrainState` pytree, so ``jax.vmap`` over seeds works
 on every function here.
@@ -34,6 +30,7 @@ import numpy as np
 from brax.envs.base import Env
 
 from nail_jax.absorbing import live_weight, zero_absorbing_action
+from nail_jax.algorithms import ALGORITHMS, Parts
 from nail_jax.data import demonstrations as demos_lib
 from nail_jax.data.datasets import DemoError, episode_returns, load_dataset
 from nail_jax.envs.evaluate import make_evaluator, normalized_score, random_policy_returns
@@ -41,9 +38,9 @@ from nail_jax.envs.loop import EnvLoopState, make_env_loop
 from nail_jax.envs.registry import TOY_ENVS, make_env
 from nail_jax.learners.bc import BCBatch, BCState, make_bc
 from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
-from nail_jax.learners.rewards import REWARDS, ail_reward, nail_reward
-from nail_jax.learners.sac import PolicySnapshot, SACState, make_sac, take_snapshot
+from nail_jax.learners.sac import SACState, make_sac, take_snapshot
 from nail_jax.normalization import init_statistics, update_statistics
+from nail_jax.policy import PolicySnapshot, make_policy
 from nail_jax.replay import ReplayState, make_replay_buffer
 from nail_jax.training.config import TrainConfig, validate_config
 from nail_jax.types import DiscriminatorBatch, Transition
@@ -213,33 +210,34 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     seconds to build).
     """
     config = validate_config(config)
+    algorithm = ALGORITHMS[config.algo]
     env = make_env(config.env, config.backend) if env is None else env
     loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing)
     obs_size, action_size = loop.obs_size, loop.action_size
-    imitation = config.algo in ("ail", "nail")  # a discriminator and relabelled rewards
-    cloning = config.algo == "bc"
-    if config.algo != "rl" and demonstrations is None:
+    if algorithm.needs_demonstrations and demonstrations is None:
         raise ValueError(f"algo {config.algo!r} needs demonstrations")
-    expert_return = demonstrations.expert_return if config.algo != "rl" else float("nan")
+    expert_return = (demonstrations.expert_return if algorithm.needs_demonstrations
+                     else float("nan"))
     evaluator = make_evaluator(env, config.num_eval_episodes, config.episode_length,
                                config.absorbing)
-    sac = make_sac(obs_size, action_size, config.sac, absorbing=config.absorbing)
+    policy = make_policy(obs_size, action_size, config.sac.hidden_sizes)
+    sac = make_sac(obs_size, action_size, config.sac, absorbing=config.absorbing,
+                   soft_term=algorithm.make_soft_term(config, policy))
     disc = make_discriminator(obs_size, action_size, config.disc)
-    # bc never steps the envs: a minimal buffer keeps its state and checkpoints small.
-    buffer = make_replay_buffer(config.num_envs if cloning else config.replay_capacity,
-                                config.batch_size)
+    # an algorithm without env steps needs no buffer: a minimal one keeps checkpoints small.
+    buffer = make_replay_buffer(
+        config.replay_capacity if algorithm.steps_envs else config.num_envs, config.batch_size)
     bc = make_bc(obs_size, action_size, config.sac.hidden_sizes, config.sac.policy_learning_rate)
     n_sac = config.sac_updates_per_iteration
     batch = config.batch_size
-
-    act = sac.act
+    weighted_demos = config.demo_subsample > 1  # else all weights are equal: sample uniformly
 
     def mask_absorbing_action(obs, action):
         return zero_absorbing_action(obs, action) if config.absorbing else action
 
     def step_envs(state: TrainState, policy: PolicySnapshot, key: jax.Array):
         """One vectorised env step acting with ``policy``; updates normaliser and replay."""
-        action = act(policy, loop.observe(state.env), key)
+        action = sac.act(policy, loop.observe(state.env), key)
         env_state, transition = loop.step(state.env, action)
         sac_state, disc_state = state.sac, state.disc
         if config.normalize_observations:
@@ -260,7 +258,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         Returns the SAC state and the ``[steps]`` BC metrics."""
 
         def body(learner: BCState, k):
-            obs, action, _ = sample_demos(demos, k, batch, weighted=config.demo_subsample > 1)
+            obs, action, _ = sample_demos(demos, k, batch, weighted=weighted_demos)
             weight = live_weight(obs) if config.absorbing else jnp.ones(obs.shape[:1])
             return bc.update(learner, BCBatch(obs, action, weight), k)
 
@@ -270,11 +268,45 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return sac_state.replace(policy_params=learner.params, policy_opt_state=learner.opt_state,
                                  steps=learner.steps), metrics
 
+    def disc_step(disc_state, replay, demos, key):
+        k_pol, k_exp, k_upd = jax.random.split(key, 3)
+        window = config.disc_window if config.disc_window > 0 else None
+        policy = buffer.sample(replay, k_pol, window=window)
+        # Subsampled steps and absorbing pairs are weighted; otherwise all weights are 1.
+        e_obs, e_act, e_next = sample_demos(demos, k_exp, batch, weighted=weighted_demos)
+        d_batch = DiscriminatorBatch(
+            policy.obs, mask_absorbing_action(policy.obs, policy.action),
+            e_obs, mask_absorbing_action(e_obs, e_act),
+            *((policy.next_obs, e_next) if config.disc.state_only else ()))
+        return disc.update(disc_state, d_batch, k_upd)
+
+    def disc_steps(disc_state, replay, demos, key):
+        disc_state, metrics = jax.lax.scan(
+            lambda d, k: disc_step(d, replay, demos, k), disc_state,
+            jax.random.split(key, config.disc_updates_per_iteration))
+        return disc_state, {f"disc_{k}": jnp.mean(v) for k, v in metrics.items()}
+
+    def sample_replay(replay, key):
+        return buffer.sample(replay, key, batch_size=n_sac * batch)
+
+    def sac_steps(sac_state, flat: Transition, key):
+        """The ``n_sac`` updates on ``flat [n_sac * batch]``, reshaped and scanned (STYLE
+        practice 5)."""
+        batches = jax.tree.map(lambda x: x.reshape(n_sac, batch, *x.shape[1:]), flat)
+        sac_state, metrics = jax.lax.scan(lambda s, inputs: sac.update(s, *inputs), sac_state,
+                                          (batches, jax.random.split(key, n_sac)))
+        return sac_state, {k: jnp.mean(v) for k, v in metrics.items()}
+
+    iteration = algorithm.make_iteration(Parts(
+        config=config, sac=sac, disc=disc, step_envs=step_envs, sample_replay=sample_replay,
+        disc_steps=disc_steps, sac_steps=sac_steps, clone=clone,
+        mask_absorbing_action=mask_absorbing_action))
+
     def init(key: jax.Array, demos: DemoPairs | None = None) -> TrainState:
         k_sac, k_disc, k_env, k_rand, k_warm, k_next = jax.random.split(key, 6)
         stats = init_statistics(obs_size) if config.normalize_observations else None
-        warm_start = config.bc_warmstart_steps if imitation else 0
-        if (cloning or warm_start) and stats is not None:
+        warm_start = config.bc_warmstart_steps if algorithm.warm_start else 0
+        if (not algorithm.steps_envs or warm_start) and stats is not None:
             # the demonstrations' states (not the absorbing one)
             stats = update_statistics(stats, demos.obs,
                                       live_weight(demos.obs) if config.absorbing else None)
@@ -296,7 +328,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             epoch=jnp.zeros((), jnp.int32),
             random_return=jnp.mean(random_policy_returns(evaluator, action_size, k_rand)),
         )
-        warm_iters = 0 if cloning else config.warmup_steps // config.num_envs
+        warm_iters = config.warmup_steps // config.num_envs if algorithm.steps_envs else 0
         initial = state.sac.reference
 
         def warm(s, k):
@@ -306,97 +338,8 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         # The pi_ref acting in epoch 1 sees the statistics gathered during warm-up.
         return state.replace(sac=take_snapshot(state.sac))
 
-    def disc_step(disc_state, replay, demos, key):
-        k_pol, k_exp, k_upd = jax.random.split(key, 3)
-        window = config.disc_window if config.disc_window > 0 else None
-        policy = buffer.sample(replay, k_pol, window=window)
-        # Subsampled steps and absorbing pairs are weighted; otherwise all weights are 1.
-        e_obs, e_act, e_next = sample_demos(demos, k_exp, batch,
-                                            weighted=config.demo_subsample > 1)
-        d_batch = DiscriminatorBatch(
-            policy.obs, mask_absorbing_action(policy.obs, policy.action),
-            e_obs, mask_absorbing_action(e_obs, e_act),
-            *((policy.next_obs, e_next) if config.disc.state_only else ()))
-        return disc.update(disc_state, d_batch, k_upd)
-
-    def reference_log_prob(reference: PolicySnapshot, obs, action):
-        """``[N]`` ``log pi_ref(a|s)`` of ``obs [N, O']``, ``action [N, A]``; 0 where ``s`` is
-        the absorbing state.
-
-        No action is taken there in the real task and ``pi_ref`` is never trained there, so
-        its log-prob is no reward: kept, it would add about ``E[log pi_ref] / (1 - gamma)`` to
-        the value of terminating. The same mask as SAC's soft terms at an absorbing ``s'``
-        (:func:`nail_jax.learners.sac.make_sac`, ``absorbing=True``).
-        """
-        log_pi_ref = sac.log_prob(reference.normalizer, reference.params, obs, action)
-        if not config.absorbing:
-            return log_pi_ref
-        return jnp.where(live_weight(obs) > 0, log_pi_ref, 0.0)  # exactly 0, even for inf
-
-    def relabel(transitions: Transition, disc_state, reference: PolicySnapshot):
-        """Rewards from the current discriminator and ``pi_ref`` (note eq. 3 and 8); AIL's in
-        the form ``config.reward`` (:data:`nail_jax.learners.rewards.REWARDS`).
-
-        NAIL with ``sac.reference_kl`` (the default) trains on ``-log r`` here and SAC adds
-        the ``log pi_ref`` term in its soft value; with ``reference_kl=False`` the full
-        eq. 8 reward is put on the replay transitions, its ``log pi_ref`` 0 in the absorbing
-        state (:func:`reference_log_prob`). ``transitions`` holds all the
-        iteration's SAC batches (``[n_sac * batch]``); where ``log pi_ref`` is only a metric
-        (``log_pi_ref``, ``reward_nail``) it is computed on the first batch of them.
-        """
-        if not imitation:  # rl: the env reward as it is; no discriminator work
-            return transitions, {"reward_used": jnp.mean(transitions.reward)}
-        log_r = disc.log_ratio(disc_state, transitions.obs,
-                               mask_absorbing_action(transitions.obs, transitions.action),
-                               transitions.next_obs)
-        r_ail = ail_reward(log_r)
-        if config.algo == "nail" and not config.sac.reference_kl:  # eq. 8 in the replay reward
-            log_pi_ref = reference_log_prob(reference, transitions.obs, transitions.action)
-            reward = r_nail = nail_reward(log_r, log_pi_ref)
-        else:  # log pi_ref is only logged: one SAC batch's worth of it is enough
-            log_pi_ref = reference_log_prob(reference, transitions.obs[:batch],
-                                            transitions.action[:batch])
-            # AIL: the chosen reward form of the logit (``config.reward``; NAIL keeps -log r)
-            reward = REWARDS[config.reward](log_r)
-            r_nail = nail_reward(log_r[:batch], log_pi_ref)
-        metrics = {"reward_ail": jnp.mean(r_ail), "reward_nail": jnp.mean(r_nail),
-                   "log_pi_ref": jnp.mean(log_pi_ref), "reward_used": jnp.mean(reward)}
-        return transitions.replace(reward=reward), metrics
-
-    def iteration(state: TrainState, demos: DemoPairs, key: jax.Array):
-        k_act, k_disc, k_sample, k_sac = jax.random.split(key, 4)
-        reference = state.sac.reference
-        state = step_envs(state, reference, k_act)
-        metrics = {}
-        disc_state = state.disc
-        if imitation:
-            def d_body(d, k):
-                return disc_step(d, state.replay, demos, k)
-            disc_state, d_metrics = jax.lax.scan(
-                d_body, disc_state, jax.random.split(k_disc, config.disc_updates_per_iteration))
-            metrics.update({f"disc_{k}": jnp.mean(v) for k, v in d_metrics.items()})
-        # Sample and relabel all SAC batches at once (the discriminator and pi_ref are fixed
-        # during the SAC steps), then scan the gradient steps (STYLE practice 5).
-        flat = buffer.sample(state.replay, k_sample, batch_size=n_sac * batch)
-        flat, r_metrics = relabel(flat, disc_state, reference)
-        batches = jax.tree.map(lambda x: x.reshape(n_sac, batch, *x.shape[1:]), flat)
-
-        def s_body(s, inputs):
-            return sac.update(s, *inputs)
-
-        sac_state, s_metrics = jax.lax.scan(
-            s_body, state.sac, (batches, jax.random.split(k_sac, n_sac)))
-        metrics.update(r_metrics)
-        metrics.update({k: jnp.mean(v) for k, v in s_metrics.items()})
-        return state.replace(sac=sac_state, disc=disc_state), metrics
-
-    def clone_iteration(state: TrainState, demos: DemoPairs, key: jax.Array):
-        """``bc``: ``sac_updates_per_iteration`` BC steps (:func:`clone`)."""
-        sac_state, metrics = clone(state.sac, demos, key, n_sac)
-        return state.replace(sac=sac_state), {f"bc_{k}": jnp.mean(v) for k, v in metrics.items()}
-
     def evaluate_policy(policy, key):
-        episodes = evaluator(lambda obs, _: act(policy, obs, None), key)
+        episodes = evaluator(lambda obs, _: sac.act(policy, obs, None), key)
         return episodes.returns, episodes.lengths.astype(jnp.float32)
 
     def skip_evaluation(policy, key):
@@ -406,12 +349,9 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     def run_epoch(state: TrainState, demos: DemoPairs | None = None, evaluate=True):
         key, k_refresh, k_iter, k_eval = jax.random.split(state.key, 4)
         state = state.replace(key=key, env=loop.refresh(state.env, k_refresh))
-
-        def body(s, k):
-            return (clone_iteration if cloning else iteration)(s, demos, k)
-
         state, it_metrics = jax.lax.scan(
-            body, state, jax.random.split(k_iter, config.iterations_per_epoch))
+            lambda s, k: iteration(s, demos, k), state,
+            jax.random.split(k_iter, config.iterations_per_epoch))
         # End of epoch: pi_ref <- pi (note section 4).
         state = state.replace(sac=take_snapshot(state.sac), epoch=state.epoch + 1)
         # A real branch (not a select) while ``evaluate`` is not batched: skipping saves time.
@@ -428,9 +368,9 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             "random_return": state.random_return,
             "alpha_end": jnp.exp(state.sac.log_alpha),
         })
-        if cloning:
+        if not algorithm.steps_envs:  # its budget is gradient steps
             metrics["grad_steps"] = state.sac.steps
-        if config.algo != "rl":
+        if algorithm.metric == "score":
             metrics["score"] = normalized_score(eval_return, state.random_return, expert_return)
         return state, metrics
 
@@ -440,7 +380,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return jax.lax.scan(lambda s, e: run_epoch(s, demos, config.evaluates(e)), state,
                             epochs)
 
-    return Trainer(config, init, run_epoch, train, act, expert_return, env)
+    return Trainer(config, init, run_epoch, train, sac.act, expert_return, env)
 
 
 def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, dict]]:
@@ -454,10 +394,10 @@ def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, d
 
 
 def build(config: TrainConfig) -> tuple[Trainer, DemoPairs | None]:
-    """The trainer and its device-side demonstration pairs (``None`` for ``rl``)."""
+    """The trainer and its device-side demonstration pairs (``None`` without them)."""
     config = validate_config(config)
     env = make_env(config.env, config.backend)
-    if config.algo == "rl":
+    if not ALGORITHMS[config.algo].needs_demonstrations:
         return make_trainer(config, env=env), None
     demonstrations = prepare_demonstrations(config, env.observation_size, env.action_size)
     return make_trainer(config, demonstrations, env), demonstrations.pairs
