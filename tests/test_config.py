@@ -7,6 +7,7 @@ import json
 import pytest
 
 from nail_jax import cli
+from nail_jax.algorithms.nail import NAILConfig
 from nail_jax.learners.discriminator import DiscriminatorConfig
 from nail_jax.learners.sac import SACConfig
 from nail_jax.training import config as config_module
@@ -28,7 +29,9 @@ def _from_table(table):
     top = {k: v for k, v in table.items() if "." not in k}
     sac = {k[4:]: v for k, v in table.items() if k.startswith("sac.")}
     disc = {k[5:]: v for k, v in table.items() if k.startswith("disc.")}
-    return TrainConfig(**top, sac=SACConfig(**sac), disc=DiscriminatorConfig(**disc))
+    nail = {k[5:]: v for k, v in table.items() if k.startswith("nail.")}
+    return TrainConfig(**top, sac=SACConfig(**sac), disc=DiscriminatorConfig(**disc),
+                       nail=NAILConfig(**nail) if nail else None)
 
 
 def _cli_config(capsys, argv):
@@ -37,12 +40,16 @@ def _cli_config(capsys, argv):
 
 
 def test_every_table_names_every_key_once_and_nothing_else():
-    keys = set(config_keys())
-    assert len(keys) == len(config_keys())
+    for algo in ALGOS:
+        keys = set(config_keys(algo))
+        assert len(keys) == len(config_keys(algo))
+        # nail.* belongs to NAIL's tables alone
+        assert {k for k in keys if k.startswith("nail.")} == (
+            {"nail.mode", "nail.weight"} if algo == "nail" else set())
     for preset, tables in PRESETS.items():
         assert set(tables) == set(ALGOS), preset
         for algo, table in tables.items():
-            assert set(table) == keys and table["algo"] == algo, (preset, algo)
+            assert set(table) == set(config_keys(algo)) and table["algo"] == algo, (preset, algo)
 
 
 def test_a_part_given_twice_or_a_missing_key_is_refused(monkeypatch):
@@ -85,7 +92,26 @@ def test_an_env_without_a_preset_and_ail_with_nails_term_are_refused(capsys):
     assert cli.main(["train", "--env", "humanoid", "--print-config"]) == 2
     assert "no preset for env 'humanoid'; choose its settings with --preset" in \
         capsys.readouterr().err
-    with pytest.raises(ConfigError, match=r"needs algo nail \(make_config\('ail'\)"):
+    with pytest.raises(ConfigError, match=r"algo ail has none \(make_config\('ail'\)"):
         config_module.validate_config(TrainConfig(algo="ail"))
     with pytest.raises(ConfigError, match="unknown preset 'nope'"):
         make_config("nail", "nope")
+
+
+def test_a_run_directory_from_before_nails_own_options_reads_in_todays_names():
+    """config.json of runs from before ``nail.*``: sac.reference_kl/kl_weight translated once,
+    when read, to the config the same words give today."""
+    old = config_to_dict(make_config("nail", "halfcheetah"))
+    old["sac"].update(reference_kl=True, kl_weight=old.pop("nail")["weight"])
+    assert config_from_dict(json.loads(json.dumps(old))) == make_config("nail", "halfcheetah")
+    literal = config_to_dict(make_config("nail", "point_mass",
+                                         {"nail.mode": "reward", "nail.weight": "none"}))
+    literal.pop("nail")
+    literal["sac"].update(reference_kl=False, kl_weight=None)
+    assert config_from_dict(literal).nail == NAILConfig("reward", None)
+    ail = config_to_dict(make_config("ail", "hopper"))
+    ail.pop("nail")
+    ail["sac"].update(reference_kl=False, kl_weight=None)
+    assert config_from_dict(ail) == make_config("ail", "hopper")
+    # a config in today's names is read as it is
+    assert config_from_dict(config_to_dict(make_config("bc"))) == make_config("bc")

@@ -7,8 +7,8 @@ import warnings
 import mujoco
 import pytest
 
+from nail_jax.envs.brax_suite import building_brax_env
 from nail_jax.envs.registry import make_env
-from nail_jax.third_party import building_brax_env
 
 
 def test_importing_the_package_prints_nothing():

@@ -1,3 +1,5 @@
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -5,6 +7,7 @@ import numpy as np
 import pytest
 from recording import record_learners
 
+from nail_jax.algorithms.nail import NAILConfig
 from nail_jax.data.collect import collect_dataset
 from nail_jax.data.datasets import DemoError, load_dataset, save_dataset
 from nail_jax.data.demonstrations import subsample
@@ -13,7 +16,7 @@ from nail_jax.envs.toy import PointMass
 from nail_jax.networks import make_policy_network
 from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.running.parallel import seed_keys
-from nail_jax.training.config import ConfigError, make_config
+from nail_jax.training.config import ConfigError, make_config, validate_config
 from nail_jax.training.trainer import (
     EVALUATION_METRICS,
     DemoPairs,
@@ -261,10 +264,16 @@ def test_bad_configs_are_reported():
         make_config("nail", "x")
     with pytest.raises(ConfigError, match="multiple of num_envs"):
         make_config("nail", "point_mass", {"epoch_steps": 801})
-    with pytest.raises(ConfigError, match="sac.kl_weight .* needs sac.reference_kl=true"):
-        make_config("ail", "point_mass", {"sac.kl_weight": "1"})
-    with pytest.raises(ConfigError, match="sac.kl_weight must be >= 0"):
-        make_config("nail", "point_mass", {"sac.kl_weight": "-1"})
+    with pytest.raises(ConfigError, match="nail.weight is an option of algo nail; algo ail"):
+        make_config("ail", "point_mass", {"nail.weight": "1"})
+    with pytest.raises(ConfigError, match="nail.weight must be a finite number >= 0"):
+        make_config("nail", "point_mass", {"nail.weight": "-1"})
+    with pytest.raises(ConfigError, match="nail.weight weighs .* set nail.weight=none"):
+        make_config("nail", "point_mass", {"nail.mode": "reward", "nail.weight": "0.1"})
+    with pytest.raises(ConfigError, match="unknown nail.mode 'kl'; choose one of: soft_value"):
+        make_config("nail", "point_mass", {"nail.mode": "kl"})
+    with pytest.raises(ConfigError, match="sac.kl_weight is now nail.weight"):
+        make_config("nail", "point_mass", {"sac.kl_weight": "0.1"})
 
 
 @pytest.mark.parametrize("algo, overrides, message", [
@@ -281,12 +290,12 @@ def test_bad_configs_are_reported():
     ("nail", {"warmup_steps": 0}, "warmup_steps=0 must be at least num_envs=16"),
     ("nail", {"total_steps": 1000}, "leaves no full epoch .* at least 1120"),
     ("ail", {"disc_updates_per_iteration": 0}, "algo ail needs disc_updates_per_iteration"),
-    ("ail", {"sac.reference_kl": True}, "sac.reference_kl .* needs algo nail"),
     ("nail", {"replay_capacity": 8}, "replay_capacity must hold at least one step"),
     *[("nail", {f"sac.{name}": float("nan")}, f"sac.{name} must be a finite number, got nan")
       for name in ("policy_learning_rate", "critic_learning_rate", "alpha_learning_rate",
                    "discount", "tau", "reward_scale", "init_alpha", "fixed_alpha",
-                   "target_entropy", "kl_weight")],
+                   "target_entropy")],
+    ("nail", {"nail.weight": float("nan")}, "nail.weight must be a finite number >= 0"),
     *[("nail", {f"disc.{name}": float("inf")}, f"disc.{name} must be a finite number, got inf")
       for name in ("learning_rate", "gradient_penalty")],
     *[("nail", {name: -1e-4}, f"{name} must be >= 0, got -0.0001") for name in (
@@ -303,12 +312,20 @@ def test_bad_configs_are_reported():
     ("bc", {"reward": "gail"}, "algo bc has its own reward \\(none: it clones"),
     ("ail", {"bc_warmstart_steps": -1}, "bc_warmstart_steps must be >= 0, got -1"),
     ("bc", {"bc_warmstart_steps": 10}, "bc_warmstart_steps warm-starts .* algo bc takes none"),
-    ("rl", {"bc_warmstart_steps": 10}, "algo rl takes none \\(it has no demonstrations"),
+    ("rl", {"bc_warmstart_steps": 10}, "algo rl takes none \\(SAC on the env reward"),
 ])
 def test_each_invalid_config_names_its_field(algo, overrides, message):
     with pytest.raises(ConfigError, match=message):
         make_config(algo, "point_mass", overrides)
     make_config("rl", "point_mass", {"disc_updates_per_iteration": 0})  # rl has no disc
+
+
+def test_nails_options_belong_to_nail_alone():
+    ail, nail = make_config("ail", "point_mass"), make_config("nail", "point_mass")
+    with pytest.raises(ConfigError, match=r"nail\.\* options set NAIL's own term; algo ail"):
+        validate_config(dataclasses.replace(ail, nail=NAILConfig()))
+    with pytest.raises(ConfigError, match="algo nail needs its nail.* options"):
+        validate_config(dataclasses.replace(nail, nail=None))
 
 
 @pytest.mark.slow
@@ -382,9 +399,9 @@ def test_subsampled_terminating_demonstrations_get_the_unbiased_weights(tmp_path
 def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
     weights = {"halfcheetah": 0.03, "hopper": 0.03, "hopper_spring": 0.1, "default": 0.03}
     for preset, weight in weights.items():
-        sac = make_config("nail", preset).sac
-        assert sac.fixed_alpha is None and sac.kl_weight == weight and sac.reference_kl
-        assert make_config("ail", preset).sac.kl_weight is None
+        config = make_config("nail", preset)
+        assert config.sac.fixed_alpha is None and config.nail == NAILConfig("soft_value", weight)
+        assert make_config("ail", preset).nail is None
     assert make_config("ail", "halfcheetah").sac.fixed_alpha is None
     # hopper's shorter epochs are a preset setting, the same for both imitation algorithms
     for preset in ("hopper", "hopper_spring"):
@@ -399,7 +416,7 @@ def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
     assert make_config("nail", "halfcheetah").epoch_steps == 10_240
     assert make_config("nail", "point_mass").sac.fixed_alpha == 1.0
     config = make_config("nail", "halfcheetah", {"sac.fixed_alpha": "1"})
-    assert config.sac.fixed_alpha == 1.0 and config.sac.reference_kl
+    assert config.sac.fixed_alpha == 1.0 and config.nail.mode == "soft_value"
 
 
 @pytest.mark.slow

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from brax.envs.base import Env
 
 from nail_jax.data.datasets import Dataset
+from nail_jax.envs.base import Env
 
 
 def collect_dataset(
@@ -23,7 +23,7 @@ def collect_dataset(
     """Runs ``num_episodes`` episodes in parallel and returns them as a per-step dataset.
 
     Args:
-      env: a brax-interface env (no episode wrappers).
+      env: a :class:`nail_jax.envs.base.Env` (no episode wrappers).
       policy_fn: ``(obs [E, O], key) -> action [E, A]`` in ``[-1, 1]``.
       num_episodes: episodes, each from a fresh ``reset``.
       episode_length: time limit; an episode ends at its first ``done`` (``terminals``)

@@ -1,4 +1,7 @@
-"""Evaluating a policy in fresh episodes, the uniform random policy, and the normalised score."""
+"""Evaluating a policy in fresh episodes, the uniform random policy, and the normalised score.
+
+Episodes of any :class:`nail_jax.envs.base.Env` (an env of any suite).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from brax.envs.base import Env
 
 from nail_jax.absorbing import augment_obs
+from nail_jax.envs.base import Env
 
 
 class Episodes(NamedTuple):

@@ -1,6 +1,7 @@
 """The training env loop: parallel envs with absorbing states and time-limit truncation.
 
-:func:`make_env_loop` replaces brax's ``EpisodeWrapper`` and
+It drives any :class:`nail_jax.envs.base.Env` (an env without time limit or auto-reset, of
+any suite). :func:`make_env_loop` replaces brax's ``EpisodeWrapper`` and
 ``AutoResetWrapper``, which lose the true final observation of an episode and restart
 every episode of a slot from one fixed state (see BRAX notes). Here:
 
@@ -24,9 +25,9 @@ from collections.abc import Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
-from brax.envs.base import Env, State
 
 from nail_jax.absorbing import absorbing_state, augment_obs
+from nail_jax.envs.base import Env, EnvState
 from nail_jax.types import Transition
 
 
@@ -42,16 +43,16 @@ class EnvLoopState:
     """State of ``E`` parallel training envs.
 
     Attributes:
-      env_state: brax ``State`` with leading ``[E]`` axis.
+      env_state: the env's :class:`nail_jax.envs.base.EnvState` with leading ``[E]`` axis.
       steps: ``[E]`` int32 steps taken in the current episode.
       in_absorbing: ``[E]`` bool, the env sits in the absorbing state this step.
-      reset_cache: brax ``State`` ``[E]``, the start states of the next episodes.
+      reset_cache: ``EnvState`` ``[E]``, the start states of the next episodes.
     """
 
-    env_state: State
+    env_state: EnvState
     steps: jax.Array
     in_absorbing: jax.Array
-    reset_cache: State
+    reset_cache: EnvState
 
 
 @dataclasses.dataclass(frozen=True)

@@ -288,6 +288,12 @@ def _parse_value(text: str, typ: Any, key: str) -> Any:
     raise ConfigError(f"cannot parse {key}={text!r} as {getattr(typ, '__name__', typ)}")
 
 
+RENAMED = {"sac.kl_weight": "nail.weight",
+           "sac.reference_kl": "nail.mode (true: soft_value, false: reward)"}
+"""Options that moved; their old names are refused with the new one (run directories that
+hold them are translated: :func:`translate_saved_config`)."""
+
+
 def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """Returns ``config`` with ``{"field" or "sac.field" / "disc.field" / "nail.field": value}``
     replaced.
@@ -309,6 +315,8 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
                 raise ConfigError(f"{key} is an option of algo {group}; algo {config.algo} "
                                   f"has no {group}.* options: drop it, or use --algo {group}")
             sub_hints = _field_types(GROUPS[group])
+            if key in RENAMED:
+                raise ConfigError(f"{key} is now {RENAMED[key]}")
             if name not in sub_hints:
                 raise ConfigError(f"unknown option {key!r}; {group}.* options are: "
                                   + ", ".join(sorted(sub_hints)))

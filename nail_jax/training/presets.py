@@ -79,7 +79,7 @@ def _preset(*shared: Table, **per_algo: Table | tuple[Table, ...]) -> dict[str, 
 _HOPPER_IMITATION: Table = {"sac.discount": 0.99, "epoch_steps": 2_560}
 
 PRESETS: dict[str, dict[str, Table]] = {
-    # A 2-D point mass (nail_jax.envs.PointMass) with scripted-expert demonstrations.
+    # A 2-D point mass (nail_jax.envs.toy.PointMass) with scripted-expert demonstrations.
     "point_mass": _preset(
         {"env": "point_mass", "backend": "spring", "demos": "point_mass", "episode_length": 30,
          "num_envs": 16, "total_steps": 40_320, "epoch_steps": 800, "warmup_steps": 320,

@@ -27,15 +27,15 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
-from brax.envs.base import Env
 
 from nail_jax.absorbing import live_weight, zero_absorbing_action
 from nail_jax.algorithms import ALGORITHMS, Parts
 from nail_jax.data import demonstrations as demos_lib
 from nail_jax.data.datasets import DemoError, episode_returns, load_dataset
+from nail_jax.envs.base import Env
 from nail_jax.envs.evaluate import make_evaluator, normalized_score, random_policy_returns
 from nail_jax.envs.loop import EnvLoopState, make_env_loop
-from nail_jax.envs.registry import TOY_ENVS, make_env
+from nail_jax.envs.registry import has_backends, make_env
 from nail_jax.learners.bc import BCBatch, BCState, make_bc
 from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
 from nail_jax.learners.sac import SACState, make_sac, take_snapshot
@@ -137,7 +137,7 @@ def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int)
             f"{data.action_size}, but env {config.env!r} has {obs_size} and {action_size}; "
             "use demonstrations recorded in this env (`nail-jax demos list`)")
     made_in = (data.metadata.get("env", config.env), data.metadata.get("backend", config.backend))
-    if config.env not in TOY_ENVS and made_in != (config.env, config.backend):
+    if has_backends(config.env) and made_in != (config.env, config.backend):
         warnings.warn(
             f"{path}: demonstrations recorded in {made_in[0]!r} on backend {made_in[1]!r}, "
             f"but this run trains {config.env!r} on backend {config.backend!r}; the "
