@@ -14,7 +14,7 @@ time out. On the run's own replay, and on the batches its discriminator and SAC 
   large enough there that keeping them would show);
 - the expert data carries one absorbing pair per terminated demonstration episode;
 - the rewards SAC trained on are the relabelled ones (eq. 3, or eq. 8 with
-  ``sac.reference_kl=false``, its ``log pi_ref`` 0 in the absorbing state, or AIL's FAIRL
+  ``nail.mode=reward``, its ``log pi_ref`` 0 in the absorbing state, or AIL's FAIRL
   form), row by row;
 - a state-only discriminator sees ``(s, s')`` on both sides, ``s'`` absorbing after a
   termination and in the absorbing state.
@@ -83,7 +83,7 @@ def _run(config, monkeypatch):
     return trainer, expert, jax.tree.map(np.asarray, state), records
 
 
-ALGOS = {"ail": {}, "nail": {}, "nail_literal": {"sac.reference_kl": False},
+ALGOS = {"ail": {}, "nail": {}, "nail_literal": {"nail.mode": "reward", "nail.weight": "none"},
          "ail_fairl_state_only": {"reward": "fairl", "disc.state_only": True}}
 
 
@@ -211,10 +211,10 @@ def _expected_targets(config, sac, state, batch, key):
                                  a_next).min(-1)
     alpha = np.exp(state.log_alpha)
     soft = -alpha * log_pi
-    if config.sac.reference_kl:
+    if config.nail is not None and config.nail.mode == "soft_value":
         ref = state.reference
         r_mean, r_log_std = sac.policy_network.apply(ref.normalizer, ref.params, batch.next_obs)
-        w = alpha if config.sac.kl_weight is None else config.sac.kl_weight
+        w = alpha if config.nail.weight is None else config.nail.weight
         soft = soft + w * tanh_gaussian_log_prob_pre_tanh(r_mean, r_log_std, u)
     live = 1.0 - _flag(batch.next_obs)
     gamma = config.sac.discount

@@ -21,15 +21,15 @@ from nail_jax.data.experts import (
     sha256,
 )
 from nail_jax.envs.registry import make_env
-from nail_jax.learners.sac import PolicySnapshot, SACConfig, make_sac
 from nail_jax.normalization import init_statistics, update_statistics
+from nail_jax.policy import PolicySnapshot, make_policy
 
 OBS, ACT, HIDDEN = 3, 2, (8, 8)
 
 
 def _expert(absorbing: bool, normalize: bool, seed: int = 0) -> ExpertPolicy:
     width = OBS + int(absorbing)
-    sac = make_sac(width, ACT, SACConfig(hidden_sizes=HIDDEN), absorbing=absorbing)
+    policy = make_policy(width, ACT, HIDDEN)
     stats = None
     if normalize:
         batch = jax.random.normal(jax.random.PRNGKey(1), (50, width)) * 3.0 + 1.0
@@ -37,8 +37,7 @@ def _expert(absorbing: bool, normalize: bool, seed: int = 0) -> ExpertPolicy:
     meta = {"env": "point_mass", "backend": "spring", "episode_length": 30,
             "absorbing": absorbing, "obs_size": OBS, "action_size": ACT,
             "hidden_sizes": list(HIDDEN), "note": "test"}
-    return ExpertPolicy(PolicySnapshot(stats, sac.policy_network.init(jax.random.PRNGKey(seed))),
-                        meta)
+    return ExpertPolicy(PolicySnapshot(stats, policy.network.init(jax.random.PRNGKey(seed))), meta)
 
 
 @pytest.mark.parametrize("absorbing,normalize", [(False, False), (True, True), (False, True)])
@@ -51,17 +50,32 @@ def test_saved_expert_acts_exactly_as_the_original(tmp_path, absorbing, normaliz
     assert loaded.metadata == {**expert.metadata, "format": "nail_jax.expert/1"}
     assert (loaded.snapshot.normalizer is None) == (not normalize)
     obs = jax.random.normal(jax.random.PRNGKey(2), (5, OBS))
-    sac = make_sac(OBS + int(absorbing), ACT, SACConfig(hidden_sizes=HIDDEN), absorbing)
+    policy = make_policy(OBS + int(absorbing), ACT, HIDDEN)
     flagged = jnp.concatenate([obs, jnp.zeros((5, 1))], -1) if absorbing else obs
     key = jax.random.PRNGKey(3)
     for k in (None, key):
-        want = sac.act(expert.snapshot, flagged, k)
+        want = policy.act(expert.snapshot, flagged, k)
         np.testing.assert_array_equal(loaded.policy()(obs, k), want)
         np.testing.assert_array_equal(expert.policy()(obs, k), want)
         np.testing.assert_allclose(jax.jit(loaded.policy())(obs, k), want, atol=1e-6)
     # Different params act differently (the comparison above can fail).
     other = _expert(absorbing, normalize, seed=9)
     assert not np.allclose(other.policy()(obs), loaded.policy()(obs))
+
+
+def test_loading_and_acting_with_an_expert_builds_no_optimiser(tmp_path, monkeypatch):
+    """An expert is a policy snapshot: reading, checking and acting touch no optimiser."""
+    import optax
+
+    path = save_expert(tmp_path / "e.npz", _expert(absorbing=True, normalize=True))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an optimiser was built")
+
+    monkeypatch.setattr(optax, "adam", refuse)
+    loaded = load_expert(path)
+    action = loaded.policy()(jnp.zeros((2, OBS)), jax.random.PRNGKey(0))
+    assert action.shape == (2, ACT)
 
 
 def _rewrite(path, out, change):

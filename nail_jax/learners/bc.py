@@ -1,7 +1,7 @@
 """Behavioural cloning: maximum likelihood of demonstration actions under the SAC policy.
 
-The policy is SAC's tanh-squashed Gaussian network (:func:`nail_jax.networks.make_policy_network`,
-the same parameters), so a cloned policy acts, is evaluated, exported and scored exactly like
+The policy is SAC's tanh-squashed Gaussian (:func:`nail_jax.policy.make_policy`, the same
+parameters), so a cloned policy acts, is evaluated, exported and scored exactly like
 an AIL or NAIL one. The loss is the weighted negative log-likelihood
 
     L(theta) = - sum_i w_i log pi_theta(a_i | s_i) / sum_i w_i
@@ -29,8 +29,9 @@ import optax
 from nail_jax.checks import check_shape
 from nail_jax.distributions import tanh_gaussian_log_prob, tanh_gaussian_mode
 from nail_jax.gradients import make_gradient_step
-from nail_jax.networks import Network, make_policy_network
+from nail_jax.networks import Network
 from nail_jax.normalization import RunningStatistics
+from nail_jax.policy import Policy, make_policy
 
 
 @flax.struct.dataclass
@@ -84,7 +85,8 @@ class BC:
     """Behavioural cloning as pure functions.
 
     Attributes:
-      policy_network: the ``(init, apply)`` pair, SAC's policy network.
+      policy: the :class:`~nail_jax.policy.Policy` it trains (SAC's).
+      policy_network: ``policy.network``, the ``(init, apply)`` pair.
       init: ``init(key, normalizer=None) -> BCState`` (fresh params and Adam state).
       update: ``update(state, batch: BCBatch, key) -> (state, metrics)``: one Adam step on
         :func:`bc_loss`; ``key`` is unused (the loss is deterministic) and kept for the
@@ -95,6 +97,7 @@ class BC:
         hand them over: the state structures are the same.
     """
 
+    policy: Policy
     policy_network: Network
     init: Callable[..., BCState]
     update: Callable[..., tuple[BCState, dict]]
@@ -105,7 +108,8 @@ def make_bc(obs_size: int, action_size: int, hidden_sizes: Sequence[int] = (256,
             learning_rate: float = 3e-4) -> BC:
     """Builds BC for ``[obs_size]`` states and ``[action_size]`` actions with SAC's policy
     network of ``hidden_sizes`` and Adam at ``learning_rate``."""
-    network = make_policy_network(obs_size, action_size, hidden_sizes)
+    policy = make_policy(obs_size, action_size, hidden_sizes)
+    network = policy.network
     optimizer = optax.adam(learning_rate)
     step = make_gradient_step(
         lambda params, normalizer, batch: bc_loss(network.apply, params, normalizer, batch),
@@ -125,4 +129,4 @@ def make_bc(obs_size: int, action_size: int, hidden_sizes: Sequence[int] = (256,
                                              batch)
         return state.replace(params=params, opt_state=opt_state, steps=state.steps + 1), metrics
 
-    return BC(network, init, update, optimizer)
+    return BC(policy, network, init, update, optimizer)
