@@ -71,27 +71,27 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     "ail_rerun": ("ail", {"epoch_steps": "10240"}),
     # The Brax presets' NAIL: log pi_ref at weight 0.1 and SAC's learned temperature, which
     # holds the entropy at -|A| as in AIL. (These runs were made as nail_kl0.1_alpha_auto.)
-    "nail": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1", "epoch_steps": "10240"}),
+    "nail": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "0.1", "epoch_steps": "10240"}),
     # A KL to pi_ref of weight (temperature) 0.1 and no other entropy term: the bound of
     # eq. 7 for the reward -log r / 0.1; the halfcheetah preset's NAIL until the 5-seed
     # halfcheetah run of "nail" (these runs were made as "nail" then).
-    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "sac.kl_weight": "none",
+    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "nail.weight": "none",
                                "epoch_steps": "10240"}),
     # The same at weight 1, the note's bound as written: NAIL's default before the sweep.
-    "nail_alpha1": ("nail", {"sac.fixed_alpha": "1", "sac.kl_weight": "none",
+    "nail_alpha1": ("nail", {"sac.fixed_alpha": "1", "nail.weight": "none",
                              "epoch_steps": "10240"}),
     # Epochs of 2,560 env steps (pi_ref swapped 4x as often), both algorithms: the hopper
     # presets' since these runs (made with hopper_spring, then called hopper).
     "ail_epoch2560": ("ail", {"epoch_steps": "2560"}),
-    "nail_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1",
+    "nail_epoch2560": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "0.1",
                                 "epoch_steps": "2560"}),
     # As nail_epoch2560 with log pi_ref at weight 0.03: a looser trust region. On hopper the
     # learned temperature of nail_epoch2560 settles ~0.1 (the KL weight) above AIL's, i.e. the
     # entropy bonus is the same and the KL to pi_ref is what slows it.
-    "nail_kl0.03_epoch2560": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
+    "nail_kl0.03_epoch2560": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "0.03",
                                        "epoch_steps": "2560"}),
     # The same looser trust region with the halfcheetah preset's epochs of 10,240.
-    "nail_kl0.03": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "0.03",
+    "nail_kl0.03": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "0.03",
                              "epoch_steps": "10240"}),
 }
 # A second draw of seeds: name -> (variant in ALGOS, first seed). Seed i of such a run uses

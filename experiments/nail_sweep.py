@@ -38,23 +38,23 @@ RESULTS = ROOT / "results" / "nail_sweep"
 STUDY = ROOT / "results" / "ail_vs_nail" / "halfcheetah"
 
 # name -> (algo, overrides). NAIL's soft term is w * log pi_ref - alpha * log pi; with
-# sac.kl_weight=none, w = alpha: a KL to pi_ref of weight alpha and no other entropy term.
+# nail.weight=none, w = alpha: a KL to pi_ref of weight alpha and no other entropy term.
 # The sweep ran when the halfcheetah preset had NAIL at sac.fixed_alpha=1 and w = alpha;
 # the preset now sets w = 0.1 with a learned temperature, so every NAIL variant spells out
 # both settings.
 # log pi_ref at weight 0.1 with SAC's learned temperature (the Brax presets' NAIL now).
-_KL01 = {"sac.fixed_alpha": "none", "sac.kl_weight": "0.1"}
+_KL01 = {"sac.fixed_alpha": "none", "nail.weight": "0.1"}
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     # Control: AIL at NAIL's temperature 1. If it is as slow as NAIL, the temperature and
     # not the log pi_ref term is what holds NAIL back.
     "ail_alpha1": ("ail", {"sac.fixed_alpha": "1"}),
     # The KL weight follows SAC's learned temperature (target entropy -|A|), as in AIL.
-    "nail_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "none"}),
+    "nail_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "none"}),
     # The bound of eq. 7 for the reward -log r / 0.1: a KL to pi_ref of weight 0.1.
-    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "sac.kl_weight": "none"}),
+    "nail_alpha0.1": ("nail", {"sac.fixed_alpha": "0.1", "nail.weight": "none"}),
     # The note's "SAC with the eq. 8 reward": log pi_ref at weight 1 and SAC's learned
     # temperature on the entropy.
-    "nail_kl1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "sac.kl_weight": "1"}),
+    "nail_kl1_alpha_auto": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "1"}),
     # log pi_ref at weight 0.1 with SAC's learned temperature, which holds the entropy at
     # -|A| as in AIL (at a fixed temperature 0.1 the entropy keeps falling).
     "nail_kl0.1_alpha_auto": ("nail", _KL01),

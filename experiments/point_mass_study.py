@@ -21,7 +21,8 @@ from nail_jax.training.config import make_config
 VARIANTS = {
     "nail": ("nail", {}),
     "ail": ("ail", {}),
-    "nail_literal_reward": ("nail", {"sac.reference_kl": False}),
+    # eq. 8's log pi_ref in the replay reward (unweighted), not in SAC's soft value
+    "nail_literal_reward": ("nail", {"nail.mode": "reward", "nail.weight": None}),
 }
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "point_mass_study.csv"
 

@@ -12,7 +12,7 @@ One training iteration of the ``halfcheetah`` preset (64 envs, batch 256, 8 SAC 
   relabel          discriminator logits and ``log pi_ref`` of those 8 x 256 transitions
   disc_update      one discriminator step with gradient penalty (256 policy + 256 expert)
   sac_rl_plain     8 SAC updates as rl and AIL run them (learned temperature), one seed
-  sac_nail_plain   8 SAC updates with NAIL's ``log pi_ref`` soft terms (``reference_kl``)
+  sac_nail_plain   8 SAC updates with NAIL's ``log pi_ref`` soft terms (``nail.mode=soft_value``)
   eval_per_iter    the epoch's evaluation (8 episodes x 1,000 steps) divided by the
                    iterations of a 10,240-step epoch
 
@@ -61,18 +61,28 @@ def _sizes(quick: bool) -> dict:
 
 
 def sac_timings(sz: dict, seeds: tuple[int, ...], reps: int) -> dict:
-    """Time 8 SAC updates (rl and NAIL), vmapped over each number of ``seeds``."""
+    """Time 8 SAC updates (rl and NAIL), vmapped over each number of ``seeds``.
+
+    NAIL's are at the note's bound: temperature 1 and ``w = alpha`` (``nail.weight=none``)."""
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
 
     from nail_jax import SACConfig, Transition, make_sac
+    from nail_jax.algorithms import ALGORITHMS
+    from nail_jax.algorithms.nail import NAILConfig
+    from nail_jax.policy import make_policy
+    from nail_jax.training.config import TrainConfig
 
     obs, act, n, b = 18, 6, sz["updates"], sz["batch"]
+    nail = dataclasses.replace(TrainConfig(), nail=NAILConfig(mode="soft_value", weight=None))
+    soft_term = ALGORITHMS["nail"].make_soft_term(nail, make_policy(obs, act, sz["hidden"]))
     out = {}
-    for name, cfg in (("sac_rl", SACConfig(hidden_sizes=sz["hidden"])),
-                      ("sac_nail", SACConfig(hidden_sizes=sz["hidden"], fixed_alpha=1.0,
-                                             reference_kl=True))):
-        sac = make_sac(obs, act, cfg)
+    for name, cfg, term in (
+            ("sac_rl", SACConfig(hidden_sizes=sz["hidden"]), None),
+            ("sac_nail", SACConfig(hidden_sizes=sz["hidden"], fixed_alpha=1.0), soft_term)):
+        sac = make_sac(obs, act, cfg, soft_term=term)
 
         def updates(state, batches, keys, sac=sac):
             return jax.lax.scan(lambda st, x: sac.update(st, *x), state, (batches, keys))

@@ -71,7 +71,7 @@ import numpy as np
 from ail_vs_nail import iqm, per_seed_stats
 
 from nail_jax.running.run_dir import read_metrics
-from nail_jax.training.config import make_config
+from nail_jax.training.config import make_config, translate_saved_config
 
 from study_runs import (
     NAIL_JAX,
@@ -119,9 +119,9 @@ CELLS: dict[str, tuple[str, str, dict]] = {
 ALGOS: dict[str, tuple[str, dict]] = {
     "ail": ("ail", {}),
     "nail": ("nail", {}),
-    "nail_bound": ("nail", {"sac.fixed_alpha": 1.0, "sac.kl_weight": None}),
-    "nail_kl0.1": ("nail", {"sac.kl_weight": 0.1}),
-    "nail_kl0.3": ("nail", {"sac.kl_weight": 0.3}),
+    "nail_bound": ("nail", {"sac.fixed_alpha": 1.0, "nail.weight": None}),
+    "nail_kl0.1": ("nail", {"nail.weight": 0.1}),
+    "nail_kl0.3": ("nail", {"nail.weight": 0.3}),
 }
 COLUMNS = ["task", "cell", "factor", "value", "algo", "seeds", "demo_trajectories",
            "gradient_penalty", "spectral_norm", "disc_learning_rate", "disc_updates",
@@ -174,14 +174,15 @@ def seed_stats(records: list[dict], seed: int) -> dict:
 def pooled_seeds(runs: list[pathlib.Path]) -> tuple[dict, list[dict], float]:
     """The seeds of ``runs`` (run folders of one cell and algorithm with different seeds):
     ``(config of the first, seed_stats of every seed labelled by its PRNGKey number, summed
-    wall time)``. Raises ``ValueError`` if the runs' configs differ in more than the
-    demonstration file's path, or a seed appears twice; prints a note when the files' bytes
-    (``demos_sha256``) differ."""
+    wall time)``. Configs are compared in today's option names (runs from before NAIL's
+    options moved to ``nail.*`` pool with later ones). Raises ``ValueError`` if the runs'
+    configs differ in more than the demonstration file's path, or a seed appears twice;
+    prints a note when the files' bytes (``demos_sha256``) differ."""
     seeds, wall, first, hashes = [], 0.0, None, {}
     for run in runs:
         config = json.loads((run / "config.json").read_text())
         hashes.setdefault(config.get("demos_sha256"), run)
-        same = {**config["config"], "demos": None}
+        same = {**translate_saved_config(config["config"]), "demos": None}
         if first is None:
             first = same
         elif same != first:

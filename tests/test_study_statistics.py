@@ -135,6 +135,29 @@ def test_pooling_refuses_a_seed_twice_and_runs_of_another_setting(tmp_path):
         pooled_seeds([two, other])
 
 
+def test_pooling_reads_runs_saved_before_nails_options_had_their_own_group(tmp_path):
+    """A run whose config.json names ``sac.reference_kl``/``sac.kl_weight`` pools with a
+    later one naming ``nail.mode``/``nail.weight`` for the same settings, and not with one
+    of another weight."""
+    sac = {"fixed_alpha": None, "discount": 0.99}
+    old = _run(tmp_path / "old", 0, [SCORES, SCORES], wall_time=1.0, algo="nail",
+               sac={**sac, "reference_kl": True, "kl_weight": 0.1})
+    new = _run(tmp_path / "new", 2, [SCORES], wall_time=1.0, algo="nail", sac=sac,
+               nail={"mode": "soft_value", "weight": 0.1})
+    config, seeds, _ = pooled_seeds([old, new])
+    assert [s["seed"] for s in seeds] == [0, 1, 2]
+    assert (config["nail"], config["sac"]) == ({"mode": "soft_value", "weight": 0.1}, sac)
+    other = _run(tmp_path / "other", 2, [SCORES], wall_time=1.0, algo="nail", sac=sac,
+                 nail={"mode": "soft_value", "weight": 0.03})
+    with pytest.raises(ValueError, match="configs differ in nail"):
+        pooled_seeds([old, other])
+    ail_old = _run(tmp_path / "ail_old", 0, [SCORES], wall_time=1.0, algo="ail",
+                   sac={**sac, "reference_kl": False, "kl_weight": None})
+    ail_new = _run(tmp_path / "ail_new", 1, [SCORES], wall_time=1.0, algo="ail", sac=sac,
+                   nail=None)
+    assert len(pooled_seeds([ail_old, ail_new])[1]) == 2
+
+
 def test_pooling_notes_demonstration_files_of_other_bytes(tmp_path, capsys):
     two = _run(tmp_path / "two", 0, [SCORES, SCORES], wall_time=1.0)
     more = _run(tmp_path / "more", 2, [SCORES], wall_time=1.0)
@@ -150,16 +173,17 @@ def test_each_study_algorithm_sets_the_nail_weight_it_is_named_for():
     """The ``--set`` strings of a stability run parse into the config each name promises:
     the presets' NAIL (``w`` 0.03), the note's bound (temperature 1, ``w = alpha``), and the
     stronger ``log pi_ref`` terms, in a cell that changes the discriminator as well."""
-    expected = {"ail": (False, None, None), "nail": (True, 0.03, None),
-                "nail_bound": (True, None, 1.0), "nail_kl0.1": (True, 0.1, None),
-                "nail_kl0.3": (True, 0.3, None)}
+    soft = "soft_value"
+    expected = {"ail": (None, None), "nail": ((soft, 0.03), None),
+                "nail_bound": ((soft, None), 1.0), "nail_kl0.1": ((soft, 0.1), None),
+                "nail_kl0.3": ((soft, 0.3), None)}
     assert set(ALGOS) == set(expected)
-    for algo, (reference_kl, kl_weight, fixed_alpha) in expected.items():
+    for algo, (nail, fixed_alpha) in expected.items():
         sets = run_overrides("halfcheetah", "spectral_window_epoch", algo,
                              pathlib.Path("demos.npz"), {})
         config = make_config(ALGOS[algo][0], "halfcheetah", sets)
-        assert (config.sac.reference_kl, config.sac.kl_weight, config.sac.fixed_alpha) == (
-            reference_kl, kl_weight, fixed_alpha), algo
+        got = None if config.nail is None else (config.nail.mode, config.nail.weight)
+        assert (got, config.sac.fixed_alpha) == (nail, fixed_alpha), algo
         assert config.disc.spectral_norm and config.disc_window == config.epoch_steps == 10240
         assert config.demos == "demos.npz"
 
