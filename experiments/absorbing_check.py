@@ -30,7 +30,7 @@ RECENT = 10_240
 
 def check(run_dir: pathlib.Path, seed_index: int = 0) -> str:
     run = restore_run(run_dir, seed_index)
-    config, expert, epoch = run.config, run.demos, run.epoch
+    config, expert, epoch = run.config, run.pairs, run.epoch
     if not config.absorbing or config.algo == "rl":
         return f"{run_dir}: not an imitation run with absorbing states"
     state = jax.tree.map(lambda x: x[seed_index], run.state)

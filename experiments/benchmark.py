@@ -156,14 +156,14 @@ def run_nail_jax(s: dict, algo: str, num_seeds: int, devices: int) -> dict:
     trainer, expert = build(config)
     mesh = dist.make_mesh(num_seeds, devices, num_envs=config.num_envs)
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(0, num_seeds))
-    state = jax.block_until_ready(fns.init(fns.keys, fns.demos))
+    state = jax.block_until_ready(fns.init(fns.keys, fns.pairs))
 
     def timed_epochs(evaluate: bool) -> list[float]:
         nonlocal state
         flag, times = fns.flag(evaluate), []
         for _ in range(s["epochs"]):
             t = time.time()
-            state, metrics = fns.run_epoch(state, fns.demos, flag)
+            state, metrics = fns.run_epoch(state, fns.pairs, flag)
             jax.block_until_ready(metrics)
             times.append(time.time() - t)
         return times

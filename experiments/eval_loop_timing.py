@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.episodes import make_episode_runner
 from nail_jax.envs.registry import make_env
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     keys = jax.random.split(jax.random.PRNGKey(1), args.seeds)
     returns = {}
     for name, stop_early in (("fixed length", False), ("stops early", True)):
-        evaluate = make_evaluator(env, args.episodes, args.episode_length, absorbing=False,
+        evaluate = make_episode_runner(env, args.episodes, args.episode_length, absorbing=False,
                                   stop_early=stop_early)
         run = jax.jit(jax.vmap(lambda k, evaluate=evaluate: evaluate(policy, k).returns))
         returns[name] = np.asarray(jax.block_until_ready(run(keys)))

@@ -14,8 +14,8 @@ import pathlib
 
 import numpy as np
 
+from nail_jax.running.driver import run_training
 from nail_jax.running.run_dir import read_metrics
-from nail_jax.running.runner import run_training
 from nail_jax.training.config import make_config
 
 VARIANTS = {

@@ -17,7 +17,7 @@ One training iteration of the ``halfcheetah`` preset (64 envs, batch 256, 8 SAC 
                    iterations of a 10,240-step epoch
 
 Then the same 8 NAIL SAC updates vmapped over 1, 4 and 8 seeds (time per seed, against the
-plain one-seed function that the runner uses for a single seed), and, in a subprocess
+plain one-seed function that the driver uses for a single seed), and, in a subprocess
 pinned to one core (``taskset -c 0``), the plain one seed: how much of the two cores one
 seed already uses. Writes ``experiments/results/profile.json`` and prints a
 table.
@@ -97,7 +97,7 @@ def sac_timings(sz: dict, seeds: tuple[int, ...], reps: int) -> dict:
                 jax.random.normal(k[2], shape), jnp.ones(shape),
                 jax.random.normal(k[3], (*shape, obs))), jax.random.split(k[4], (*lead, n))
 
-        # One seed as the runner runs it: the plain function, no seed axis.
+        # One seed as the driver runs it: the plain function, no seed axis.
         out[f"{name}_plain"] = _time(jax.jit(updates), sac.init(jax.random.PRNGKey(0)),
                                      *batches(()), reps=reps)
         for s in seeds:
@@ -112,7 +112,7 @@ def pieces(sz: dict, reps: int) -> dict:
     import jax.numpy as jnp
 
     from nail_jax import SACConfig, Transition, make_sac
-    from nail_jax.envs.evaluate import make_evaluator
+    from nail_jax.envs.episodes import make_episode_runner
     from nail_jax.envs.loop import make_env_loop
     from nail_jax.envs.registry import make_env
     from nail_jax.learners.discriminator import (
@@ -161,7 +161,7 @@ def pieces(sz: dict, reps: int) -> dict:
     d_batch = DiscriminatorBatch(o[:b], a[:b], o[b:2 * b], a[b:2 * b])
     out["disc_update"] = _time(jax.jit(disc.update), disc_state, d_batch, k[2], reps=reps)
 
-    evaluator = make_evaluator(env, sz["eval_episodes"], sz["episode_length"], True)
+    evaluator = make_episode_runner(env, sz["eval_episodes"], sz["episode_length"], True)
     params = sac_state.policy_params
     evaluate = jax.jit(lambda key: evaluator(
         lambda x, _: sac.deterministic_action(None, params, x), key).returns)

@@ -53,9 +53,9 @@ from nail_jax.networks import (
 from nail_jax.normalization import RunningStatistics, init_statistics, normalize, update_statistics
 from nail_jax.policy import Policy, PolicySnapshot, make_policy
 from nail_jax.replay import ReplayBuffer, ReplayState, make_replay_buffer
+from nail_jax.running.driver import run_training
 from nail_jax.running.evaluation import evaluate_run
 from nail_jax.running.run_dir import load_policy
-from nail_jax.running.runner import run_training
 from nail_jax.running.safety import DivergenceError, RunStopped, RunWriteError
 from nail_jax.training.config import TrainConfig, make_config
 from nail_jax.training.presets import PRESETS

@@ -127,7 +127,7 @@ def _train(args, algo: str | None = None) -> int:
     import pathlib
 
     from nail_jax.running import parallel as distributed
-    from nail_jax.running.runner import run_training
+    from nail_jax.running.driver import run_training
 
     algo = algo or args.algo
     if args.print_config:
@@ -192,7 +192,7 @@ def _collect(args) -> int:
 
     from nail_jax.data.collect import collect_dataset
     from nail_jax.data.datasets import save_dataset
-    from nail_jax.envs.evaluate import make_evaluator, random_policy_returns
+    from nail_jax.envs.episodes import make_episode_runner, random_policy_returns
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be positive, got {args.episodes}")
@@ -214,7 +214,7 @@ def _collect(args) -> int:
                                "expert_training": trained,
                                "policy": "stochastic" if args.stochastic else "deterministic",
                                "made_by": _command(args)})
-    evaluate = make_evaluator(env, args.episodes, expert.episode_length, absorbing=False)
+    evaluate = make_episode_runner(env, args.episodes, expert.episode_length, absorbing=False)
     random_returns = np.asarray(random_policy_returns(
         evaluate, env.action_size, jax.random.PRNGKey(args.seed + 1)), np.float64)
     data.metadata["random_return"] = float(np.mean(random_returns))

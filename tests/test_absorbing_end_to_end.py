@@ -28,13 +28,14 @@ from recording import record_learners
 
 from nail_jax.data.collect import collect_dataset
 from nail_jax.data.datasets import Dataset, save_dataset
+from nail_jax.data.run_demos import load_run_demos
 from nail_jax.distributions import tanh_gaussian_log_prob_pre_tanh, tanh_gaussian_sample_pre_tanh
 from nail_jax.envs.toy import PointMass
 from nail_jax.learners.discriminator import make_discriminator
 from nail_jax.learners.rewards import REWARDS
 from nail_jax.learners.sac import make_sac
 from nail_jax.training.config import make_config
-from nail_jax.training.trainer import make_trainer, prepare_demonstrations
+from nail_jax.training.trainer import make_trainer
 
 RADIUS, SPEED, EPISODE = 0.5, 0.1, 20
 NUM_ENVS, WARMUP, EPOCH, EPOCHS = 4, 16, 40, 3
@@ -76,7 +77,7 @@ def _config(algo, demos_path, **extra):
 def _run(config, monkeypatch):
     records = record_learners(monkeypatch)
     env = PointMass(terminate_radius=RADIUS)
-    demonstrations = prepare_demonstrations(config, 4, 2)
+    demonstrations = load_run_demos(config, 4, 2)
     trainer = make_trainer(config, demonstrations, env)
     expert = demonstrations.pairs
     state, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0), expert)

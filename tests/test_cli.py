@@ -15,7 +15,7 @@ from nail_jax.data.collect import collect_dataset
 from nail_jax.data.datasets import REQUIRED_KEYS, load_dataset, save_dataset
 from nail_jax.data.demonstrations import bundled_dir, list_bundled
 from nail_jax.data.experts import list_bundled_experts, sha256
-from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.episodes import make_episode_runner
 from nail_jax.envs.registry import make_env
 from nail_jax.running.run_dir import load_policy, read_metrics
 
@@ -322,7 +322,7 @@ def test_collect_seed_index_stochastic_and_random_return(tmp_path, capsys):
     uniform_rollout = collect_dataset(make_env("point_mass"), uniform_policy, 64, 30,
                                       jax.random.PRNGKey(1))
     np.testing.assert_allclose(returns, uniform_rollout.metadata["episode_returns"], rtol=1e-6)
-    evaluate = make_evaluator(make_env("point_mass"), 512, 30, absorbing=False)
+    evaluate = make_episode_runner(make_env("point_mass"), 512, 30, absorbing=False)
     uniform = np.asarray(evaluate(uniform_policy, jax.random.PRNGKey(7)).returns)
     se = np.hypot(returns.std() / 8, uniform.std() / np.sqrt(512))
     assert abs(returns.mean() - uniform.mean()) < 4 * se

@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
     from nail_jax.training.config import make_config
     from nail_jax.running.parallel import make_sharded_functions, seed_keys
     from nail_jax.running.run_dir import read_metrics
-    from nail_jax.running.runner import run_training
+    from nail_jax.running.driver import run_training
     from nail_jax.training.trainer import build
 
     out = sys.argv[1]
@@ -74,19 +74,19 @@ SCRIPT = textwrap.dedent("""
     trainer, expert = build(config(96))
     mesh = dist.make_mesh(4, 4, num_envs=4)
     fns = make_sharded_functions(trainer, expert, mesh, seed_keys(0, 4))
-    state = fns.init(fns.keys, fns.demos)
+    state = fns.init(fns.keys, fns.pairs)
     leaf = state.sac.policy_params["params"]["MLP_0"]["dense_0"]["kernel"]
     replay = jax.tree.leaves(state.replay)[0]
     result["param_spec"] = list(leaf.sharding.spec)
     result["param_shards"] = sorted((s.device.id, s.data.shape[0]) for s in leaf.addressable_shards)
     result["replay_spec"] = list(replay.sharding.spec)
     result["replay_shard_rows"] = sorted(s.data.shape[0] for s in replay.addressable_shards)
-    state, m = fns.run_epoch(state, fns.demos, fns.evaluates(1))
+    state, m = fns.run_epoch(state, fns.pairs, fns.evaluates(1))
     result["after_epoch_spec"] = list(state.replay.size.sharding.spec)
     result["metrics_spec"] = list(m["score"].sharding.spec)
     mesh_e = dist.make_mesh(2, 4, env_shards=2, num_envs=4)
     fns_e = make_sharded_functions(trainer, expert, mesh_e, seed_keys(0, 2))
-    state_e = fns_e.init(fns_e.keys, fns_e.demos)
+    state_e = fns_e.init(fns_e.keys, fns_e.pairs)
     result["env_spec"] = list(state_e.env.steps.sharding.spec)
     result["env_shard_shape"] = list(state_e.env.steps.addressable_shards[0].data.shape)
     errors = {}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nail_jax.absorbing import absorbing_state
-from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.episodes import make_episode_runner
 from nail_jax.envs.loop import make_env_loop
 from nail_jax.envs.registry import make_env
 
@@ -85,7 +85,7 @@ def test_refresh_draws_new_start_states():
 
 def test_evaluator_stops_at_termination():
     env = make_env("point_mass_terminating")
-    evaluate = make_evaluator(env, num_episodes=4, episode_length=50, absorbing=True)
+    evaluate = make_episode_runner(env, num_episodes=4, episode_length=50, absorbing=True)
     reach = evaluate(lambda obs, k: _towards_goal(obs), jax.random.PRNGKey(0))
     # Reaching the goal ends the episode, so returns are far above 50 steps of standing still.
     still = evaluate(lambda obs, k: jnp.zeros((obs.shape[0], 2)), jax.random.PRNGKey(0))
@@ -120,7 +120,7 @@ def test_evaluator_stopping_early_gives_the_fixed_length_episodes():
 
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
     for task in (env, _Counting(env)):
-        early, full = (make_evaluator(task, num_episodes=6, episode_length=40, absorbing=False,
+        early, full = (make_episode_runner(task, num_episodes=6, episode_length=40, absorbing=False,
                                       stop_early=stop) for stop in (True, False))
         got = jax.jit(jax.vmap(lambda k, f=early: f(policy, k)))(keys)
         want = jax.jit(jax.vmap(lambda k, f=full: f(policy, k)))(keys)
@@ -167,7 +167,7 @@ def test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan():
     env = make_env("point_mass_terminating")
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
     for stop in (True, False):
-        clean, nan_after = (make_evaluator(task, num_episodes=6, episode_length=40,
+        clean, nan_after = (make_episode_runner(task, num_episodes=6, episode_length=40,
                                            absorbing=False, stop_early=stop)
                             for task in (env, _NanAfterTheEnd(env)))
         want = jax.jit(jax.vmap(lambda k, f=clean: f(_towards_goal_noisy, k)))(keys)
@@ -181,7 +181,7 @@ def test_a_nan_reward_in_a_live_episode_makes_its_return_nan():
     """A nan reward at step 2 of episodes that never terminate is not dropped: the returns
     are nan (the driver then reports the environment as diverged)."""
     env = make_env("point_mass")
-    evaluate = make_evaluator(_NanAfterTheEnd(env, nan_at=2), 3, 40, absorbing=False)
+    evaluate = make_episode_runner(_NanAfterTheEnd(env, nan_at=2), 3, 40, absorbing=False)
     returns = evaluate(_towards_goal_noisy, jax.random.PRNGKey(0)).returns
     assert np.all(np.isnan(returns))
 

@@ -6,7 +6,7 @@ import pytest
 from test_cli import STEPS_2, _train
 
 from nail_jax import cli
-from nail_jax.envs.evaluate import make_evaluator
+from nail_jax.envs.episodes import make_episode_runner
 from nail_jax.envs.registry import make_env
 from nail_jax.running.run_dir import load_policy, read_metrics
 
@@ -25,7 +25,7 @@ def test_eval_matches_each_seeds_policy_and_the_runs_normalisation(tmp_path, cap
 
     # The same episodes, rebuilt from each seed's policy alone (another code path).
     records = [r for r in read_metrics(out) if r["epoch"] == 2]
-    evaluator = make_evaluator(make_env("point_mass"), 3, 30, absorbing=False)
+    evaluator = make_episode_runner(make_env("point_mass"), 3, 30, absorbing=False)
     keys = jax.random.split(jax.random.PRNGKey(5), 2)
     for seed, row in enumerate(result["seeds"]):
         policy, _ = load_policy(out, seed_index=seed)

@@ -28,7 +28,7 @@ from nail_jax import cli
 from nail_jax.data.datasets import load_dataset, save_dataset
 from nail_jax.data.demonstrations import bundled_dir, select_episodes
 from nail_jax.data.experts import sha256
-from nail_jax.running import runner
+from nail_jax.running import driver
 from nail_jax.running.run_dir import read_metrics
 from nail_jax.running.safety import DivergenceError, find_divergence
 from nail_jax.training.config import make_config
@@ -49,7 +49,7 @@ def _err_line(capsys):
 def _inject(monkeypatch, at_call, change):
     """Wraps the driver's ``run_epoch`` so that its ``at_call``-th call (1-based) returns
     ``change(state, metrics)`` in place of its results."""
-    real = runner.build_functions
+    real = driver.build_functions
     calls = []
 
     def build_functions(plan, mesh):
@@ -62,7 +62,7 @@ def _inject(monkeypatch, at_call, change):
 
         return dataclasses.replace(fns, run_epoch=run_epoch)
 
-    monkeypatch.setattr(runner, "build_functions", build_functions)
+    monkeypatch.setattr(driver, "build_functions", build_functions)
 
 
 # --------------------------------------------------------------------------- divergence
@@ -403,7 +403,7 @@ def test_a_run_without_a_fingerprint_resumes_and_gets_one(tmp_path, capsys):
     assert printed.count("has no recorded fingerprint") == 1, printed
     point_mass = bundled_dir() / "point_mass.npz"
     assert json.loads((out / "config.json").read_text())["demos_sha256"] == sha256(point_mass)
-    assert "demos_sha256" not in runner.demos_fingerprint(make_config("rl", "point_mass"))
+    assert "demos_sha256" not in driver.demos_fingerprint(make_config("rl", "point_mass"))
 
 
 # --------------------------------------------------------------------------- failed writes

@@ -11,19 +11,14 @@ from nail_jax.algorithms.nail import NAILConfig
 from nail_jax.data.collect import collect_dataset
 from nail_jax.data.datasets import DemoError, load_dataset, save_dataset
 from nail_jax.data.demonstrations import subsample
+from nail_jax.data.run_demos import ExpertPairs, load_run_demos, sample_expert_pairs
 from nail_jax.distributions import tanh_gaussian_log_prob
 from nail_jax.envs.toy import PointMass
 from nail_jax.networks import make_policy_network
 from nail_jax.normalization import init_statistics, update_statistics
 from nail_jax.running.parallel import seed_keys
 from nail_jax.training.config import ConfigError, make_config, validate_config
-from nail_jax.training.trainer import (
-    EVALUATION_METRICS,
-    DemoPairs,
-    build,
-    prepare_demonstrations,
-    sample_demos,
-)
+from nail_jax.training.trainer import EVALUATION_METRICS, build
 
 TINY = {
     "num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
@@ -306,7 +301,8 @@ def test_bad_configs_are_reported():
     ("nail", {"sac.init_alpha": -1.0}, "sac.init_alpha must be positive"),
     ("nail", {"sac.n_critics": 0}, "sac.n_critics must be at least 1"),
     ("nail", {"sac.hidden_sizes": (16, 0)}, "sac.hidden_sizes must be positive layer sizes"),
-    ("ail", {"reward": "wgan"}, "unknown reward form 'wgan'; choose one of: ail, gail, airl"),
+    ("ail", {"reward": "wgan"}, "unknown reward form 'wgan'; choose one of: ail, gail, fairl"),
+    ("ail", {"reward": "airl"}, "reward=airl is AIRL's .* the form ail itself: use reward=ail"),
     ("nail", {"reward": "gail"}, "reward=gail is a reward form of AIL.*algo nail has its own"),
     ("rl", {"reward": "fairl"}, "reward=fairl .* algo rl has its own reward"),
     ("bc", {"reward": "gail"}, "algo bc has its own reward \\(none: it clones"),
@@ -341,31 +337,30 @@ def test_demos_recorded_on_another_backend_warn():
     recorded, nothing is said."""
     import warnings
 
-    from nail_jax.training.trainer import prepare_demonstrations
 
     message = (r"recorded in 'hopper' on backend 'generalized'.*"
                r"trains 'hopper' on backend 'spring'.*--backend generalized")
     with pytest.warns(UserWarning, match=message):
-        prepare_demonstrations(make_config("nail", "hopper", {"backend": "spring"}), 11, 3)
+        load_run_demos(make_config("nail", "hopper", {"backend": "spring"}), 11, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        demos = prepare_demonstrations(make_config("nail", "hopper"), 11, 3)
-    assert demos.num_episodes == 4 and demos.expert_return > 3000
+        run_demos = load_run_demos(make_config("nail", "hopper"), 11, 3)
+    assert run_demos.num_episodes == 4 and run_demos.expert_return > 3000
 
 
 def test_expert_sampling_follows_the_weights():
     """With ``weighted`` the pairs are drawn by ``prob`` (a bug drawing uniformly would give
     each of the 4 rows ~0.25), without it uniformly whatever ``prob`` says."""
     prob = jnp.array([0.5, 0.3, 0.15, 0.05])
-    expert = DemoPairs(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None],
-                       jnp.arange(4.0)[:, None] + 1, prob)
+    expert = ExpertPairs(jnp.arange(4.0)[:, None], -jnp.arange(4.0)[:, None],
+                         jnp.arange(4.0)[:, None] + 1, prob)
     n = 40_000
-    obs, action, next_obs = sample_demos(expert, jax.random.PRNGKey(0), n, weighted=True)
+    obs, action, next_obs = sample_expert_pairs(expert, jax.random.PRNGKey(0), n, weighted=True)
     np.testing.assert_array_equal(action, -obs)  # rows stay aligned
     np.testing.assert_array_equal(next_obs, obs + 1)
     freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
     np.testing.assert_allclose(freq, prob, atol=0.01)  # 4 sigma of the binomial is < 0.01
-    obs, _, _ = sample_demos(expert, jax.random.PRNGKey(1), n, weighted=False)
+    obs, _, _ = sample_expert_pairs(expert, jax.random.PRNGKey(1), n, weighted=False)
     freq = np.bincount(np.asarray(obs[:, 0], int), minlength=4) / n
     np.testing.assert_allclose(freq, 0.25, atol=0.01)
 
@@ -382,7 +377,7 @@ def test_subsampled_terminating_demonstrations_get_the_unbiased_weights(tmp_path
     config = make_config("nail", "point_mass", {"env": "point_mass_terminating",
                                                 "demos": str(path), "demo_trajectories": 8,
                                                 "demo_subsample": 3})
-    expert = prepare_demonstrations(config, 4, 2).pairs
+    expert = load_run_demos(config, 4, 2).pairs
     obs, prob = np.asarray(expert.obs), np.asarray(expert.prob, np.float64)
     absorbing = obs[:, -1] == 1
     # The kept steps' own flags (subsampling itself is tested in test_demos).
@@ -421,7 +416,7 @@ def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
 
 @pytest.mark.slow
 def test_one_seed_runs_unbatched_with_the_numbers_of_vmap():
-    """The runner's one-seed path (no vmap, faster on a CPU) equals vmap over one seed."""
+    """The driver's one-seed path (no vmap, faster on a CPU) equals vmap over one seed."""
     from nail_jax.running.parallel import over_seeds
 
     trainer, expert = build(_tiny("nail"))

@@ -36,11 +36,11 @@ def make_imitation_iteration(parts: Parts, relabel: Callable) -> Iteration:
     of the iteration's SAC batches at once (the discriminator and ``pi_ref`` are fixed
     during the SAC steps)."""
 
-    def iteration(state, demos, key):
+    def iteration(state, pairs, key):
         k_act, k_disc, k_sample, k_sac = jax.random.split(key, 4)
         reference = state.sac.reference
         state = parts.step_envs(state, reference, k_act)
-        disc_state, metrics = parts.disc_steps(state.disc, state.replay, demos, k_disc)
+        disc_state, metrics = parts.disc_steps(state.disc, state.replay, pairs, k_disc)
         flat = parts.sample_replay(state.replay, k_sample)
         flat, r_metrics = relabel(flat, disc_state, reference)
         sac_state, s_metrics = parts.sac_steps(state.sac, flat, k_sac)

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 
 Iteration = Callable[[Any, Any, jax.Array], tuple[Any, dict]]
-"""``iteration(state: TrainState, demos: DemoPairs | None, key) -> (state, metrics)``: pure,
+"""``iteration(state: TrainState, pairs: ExpertPairs | None, key) -> (state, metrics)``: pure,
 scanned over an epoch; metrics are scalars."""
 
 
@@ -32,12 +32,13 @@ class Parts:
       step_envs: ``(state, policy: PolicySnapshot, key) -> state``: one vectorised env step
         acting with ``policy``; updates the observation statistics and the replay buffer.
       sample_replay: ``(replay, key) -> Transition [sac_updates_per_iteration * batch]``.
-      disc_steps: ``(disc_state, replay, demos, key) -> (disc_state, metrics)``:
+      disc_steps: ``(disc_state, replay, pairs, key) -> (disc_state, metrics)``:
         ``disc_updates_per_iteration`` discriminator steps on balanced batches (policy
-        samples from the replay, expert pairs from ``demos``); metrics ``disc_*``.
+        samples from the replay, expert rows from ``pairs``, the run's
+        :class:`~nail_jax.data.run_demos.ExpertPairs`); metrics ``disc_*``.
       sac_steps: ``(sac_state, Transition [G * batch], key) -> (sac_state, metrics)``: the
         ``G = sac_updates_per_iteration`` SAC updates on those rows, scanned; metrics means.
-      clone: ``(sac_state, demos, key, steps) -> (sac_state, metrics [steps])``: behavioural
+      clone: ``(sac_state, pairs, key, steps) -> (sac_state, metrics [steps])``: behavioural
         cloning steps on SAC's policy.
       mask_absorbing_action: ``(obs, action) -> action`` with zeros in the absorbing state
         (the identity without absorbing states).

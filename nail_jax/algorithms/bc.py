@@ -16,8 +16,8 @@ def make_iteration(parts: Parts) -> Iteration:
     """``sac_updates_per_iteration`` BC steps (:attr:`Parts.clone`)."""
     steps = parts.config.sac_updates_per_iteration
 
-    def iteration(state, demos, key):
-        sac_state, metrics = parts.clone(state.sac, demos, key, steps)
+    def iteration(state, pairs, key):
+        sac_state, metrics = parts.clone(state.sac, pairs, key, steps)
         return state.replace(sac=sac_state), {f"bc_{k}": jnp.mean(v) for k, v in metrics.items()}
 
     return iteration

@@ -12,8 +12,8 @@ from nail_jax.algorithms.base import Algorithm, Iteration, Parts
 def make_iteration(parts: Parts) -> Iteration:
     """One env step acting with ``pi_ref``, then the SAC updates on the env reward."""
 
-    def iteration(state, demos, key):
-        del demos
+    def iteration(state, pairs, key):
+        del pairs
         k_act, _, k_sample, k_sac = jax.random.split(key, 4)  # the key layout AIL's has
         state = parts.step_envs(state, state.sac.reference, k_act)
         flat = parts.sample_replay(state.replay, k_sample)

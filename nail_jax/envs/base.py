@@ -1,7 +1,7 @@
 """The env boundary: what nail_jax needs of an environment, and how a suite of them is named.
 
 Everything above this module (the training loop :mod:`nail_jax.envs.loop`, the evaluator
-:mod:`nail_jax.envs.evaluate`, the trainer) sees an env only through :class:`Env` and its
+:mod:`nail_jax.envs.episodes`, the trainer) sees an env only through :class:`Env` and its
 :class:`EnvState`; a simulator is named only in its suite's adapter module
 (:mod:`nail_jax.envs.brax_suite` for brax, :mod:`nail_jax.envs.toy` for the point mass),
 which describes itself with a :class:`Suite` that :mod:`nail_jax.envs.registry` lists.

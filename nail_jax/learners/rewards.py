@@ -14,18 +14,19 @@ import jax.numpy as jnp
 
 
 def ail_reward(log_ratio: jax.Array) -> jax.Array:
-    """AIL reward ``-log r(s, a)`` (note eq. 3, negated for maximisation)."""
+    """AIL reward ``-log r(s, a)`` (note eq. 3, negated for maximisation). It is also AIRL's
+    ``log D - log(1 - D)``, the expert-class logit (hence :data:`airl_reward`, the same
+    function, and one reward form ``ail`` for both)."""
     return -log_ratio
+
+
+airl_reward = ail_reward
+"""AIRL's ``log D - log(1 - D) = -l``: :func:`ail_reward` itself."""
 
 
 def gail_reward(log_ratio: jax.Array) -> jax.Array:
     """GAIL-style ``-log(1 - D) = -log sigmoid(l) = softplus(-l)`` (always positive)."""
     return jax.nn.softplus(-log_ratio)
-
-
-def airl_reward(log_ratio: jax.Array) -> jax.Array:
-    """AIRL ``log D - log(1 - D) = -l``: the expert-class logit. Identical to :func:`ail_reward`."""
-    return -log_ratio
 
 
 def fairl_reward(log_ratio: jax.Array) -> jax.Array:
@@ -36,7 +37,6 @@ def fairl_reward(log_ratio: jax.Array) -> jax.Array:
 REWARDS = {
     "ail": ail_reward,
     "gail": gail_reward,
-    "airl": airl_reward,
     "fairl": fairl_reward,
 }
 """AIL's reward forms (``config.reward``): functions of the logit alone. NAIL's reward also

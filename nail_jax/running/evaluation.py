@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from nail_jax.algorithms import ALGORITHMS
-from nail_jax.envs.evaluate import make_evaluator, normalized_score
+from nail_jax.envs.episodes import make_episode_runner, normalized_score
 from nail_jax.running.run_dir import RunArgumentError, restore_run, spread
 
 
@@ -45,10 +45,11 @@ def evaluate_run(run_dir: str | pathlib.Path, num_episodes: int, epoch: int | No
                                "num_episodes")
     run = restore_run(run_dir, 0, epoch)
     config, trainer, state = run.config, run.trainer, run.state
-    evaluator = make_evaluator(trainer.env, num_episodes, config.episode_length, config.absorbing)
+    run_episodes = make_episode_runner(trainer.env, num_episodes, config.episode_length,
+                                       config.absorbing)
 
     def per_seed(reference, key):
-        return evaluator(lambda obs, k: trainer.act(reference, obs, k if stochastic else None),
+        return run_episodes(lambda obs, k: trainer.act(reference, obs, k if stochastic else None),
                          key)
 
     num_seeds = state.env_steps.shape[0]

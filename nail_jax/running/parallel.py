@@ -243,12 +243,12 @@ class ShardedFunctions:
     """A run's jitted functions and inputs laid out on a device mesh.
 
     Attributes:
-      init: ``init(keys [S], demos) -> TrainState [S, ...]`` sharded by ``shardings``.
-      run_epoch: ``run_epoch(state, demos, evaluate) -> (state, metrics [S])``; donates
+      init: ``init(keys [S], pairs) -> TrainState [S, ...]`` sharded by ``shardings``.
+      run_epoch: ``run_epoch(state, pairs, evaluate) -> (state, metrics [S])``; donates
         ``state``. ``evaluate``: a scalar bool (:meth:`ShardedFunctions.evaluates`,
         :meth:`ShardedFunctions.flag`).
       keys: ``[S]`` seed keys, sharded over ``'seed'``.
-      demos: the demonstration pairs, replicated on every device (``None`` for ``rl``).
+      pairs: the expert pairs, replicated on every device (``None`` for ``rl``).
       shardings: the train state's shardings (:func:`state_shardings`).
       abstract_state: shapes and dtypes of the stacked train state.
       config: the trainer's config.
@@ -261,7 +261,7 @@ class ShardedFunctions:
     init: Callable
     run_epoch: Callable
     keys: jax.Array
-    demos: Any
+    pairs: Any
     shardings: Any
     abstract_state: Any
     config: TrainConfig
@@ -294,23 +294,23 @@ def over_seeds(fn: Callable, num_seeds: int) -> Callable:
     return single
 
 
-def make_sharded_functions(trainer, demos, mesh, keys) -> ShardedFunctions:
+def make_sharded_functions(trainer, pairs, mesh, keys) -> ShardedFunctions:
     """Map ``trainer`` 's ``init`` and ``run_epoch`` over seeds (:func:`over_seeds`), ``jit``
     them with the seed axis (and optionally envs) sharded over ``mesh``."""
     keys = put(np.asarray(keys), seed_sharding(mesh))
-    demos = None if demos is None else put(jax.device_get(demos), replicated(mesh))
+    pairs = None if pairs is None else put(jax.device_get(pairs), replicated(mesh))
     num_seeds = keys.shape[0]
     batched_init = over_seeds(trainer.init, num_seeds)
-    abstract = jax.eval_shape(batched_init, keys, demos)
+    abstract = jax.eval_shape(batched_init, keys, pairs)
     shardings = state_shardings(abstract, mesh, trainer.config.num_envs)
     by_seed = seed_sharding(mesh)
     init = jax.jit(batched_init, out_shardings=shardings)
     # The evaluate flag rides with the shared (unbatched) inputs, so it stays unbatched.
     batched_epoch = over_seeds(lambda state, shared: trainer.run_epoch(state, *shared),
                                num_seeds)
-    run_epoch = jax.jit(lambda state, demos, evaluate: batched_epoch(state, (demos, evaluate)),
+    run_epoch = jax.jit(lambda state, pairs, evaluate: batched_epoch(state, (pairs, evaluate)),
                         out_shardings=(shardings, by_seed), donate_argnums=0)
     batched_health = over_seeds(lambda state, _: learner_health(state), num_seeds)
     health = jax.jit(lambda state: batched_health(state, None), out_shardings=by_seed)
-    return ShardedFunctions(init, run_epoch, keys, demos, shardings, abstract,
+    return ShardedFunctions(init, run_epoch, keys, pairs, shardings, abstract,
                             trainer.config, mesh, health)

@@ -1,6 +1,6 @@
 """A run directory: its files, reading them back, and a run rebuilt from its checkpoint.
 
-Files in the run directory (written by :func:`nail_jax.running.runner.run_training`):
+Files in the run directory (written by :func:`nail_jax.running.driver.run_training`):
   config.json    the full config, seeds, the command that started the run, and the
                  demonstration file with its SHA-256 (checked on resume)
   metrics.jsonl  one JSON object per epoch and seed
@@ -148,7 +148,7 @@ class RestoredRun:
 
     Attributes:
       config: the run's ``TrainConfig``.
-      trainer, demos: what :func:`nail_jax.training.trainer.build` makes of ``config``.
+      trainer, pairs: what :func:`nail_jax.training.trainer.build` makes of ``config``.
       epoch: the checkpoint's epoch.
       state: the ``TrainState`` of every seed (leading ``[S]`` axis), on one local device.
       run_dir, run_info: the run directory and its ``config.json`` (command, seed, ...).
@@ -156,7 +156,7 @@ class RestoredRun:
 
     config: TrainConfig
     trainer: Any
-    demos: Any
+    pairs: Any
     epoch: int
     state: Any
 
@@ -204,11 +204,11 @@ def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
     config, num_seeds = saved["config"], saved["num_seeds"]
     if not 0 <= seed_index < num_seeds:
         raise RunError(f"seed index {seed_index} out of range: the run has {num_seeds} seeds")
-    trainer, demos = build(config)
+    trainer, pairs = build(config)
     init = jax.vmap(trainer.init, in_axes=(0, None))
-    abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), demos)
+    abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), pairs)
     restored_epoch, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
-    return RestoredRun(config, trainer, demos, restored_epoch, state, run_dir, saved)
+    return RestoredRun(config, trainer, pairs, restored_epoch, state, run_dir, saved)
 
 
 def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | None = None):

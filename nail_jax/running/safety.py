@@ -1,6 +1,6 @@
 """Runs that fail safely: divergence, stop signals and failed writes.
 
-The driver (:func:`nail_jax.running.runner.run_training`) uses these so that an hours-long
+The driver (:func:`nail_jax.running.driver.run_training`) uses these so that an hours-long
 run on a shared cluster ends in a known state:
 
 - **Divergence.** After each epoch the gathered metrics, and whether each learned part of

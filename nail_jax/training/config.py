@@ -48,15 +48,17 @@ class TrainConfig:
     NAIL's ``nail`` settings and is refused by :func:`validate_config`).
 
     Attributes:
-      algo: ``nail`` (reward ``-log r + log pi_ref``), ``ail`` (``-log r``), ``bc``
-        (behavioural cloning: maximum likelihood of the demonstrated actions, no env steps;
-        its epochs make the policy updates of this config's AIL/NAIL epochs) or ``rl`` (the
-        environment reward; used to train experts).
+      algo: a name in :data:`nail_jax.algorithms.ALGORITHMS`: ``nail`` (reward
+        ``-log r + log pi_ref``), ``ail`` (``-log r``), ``bc`` (behavioural cloning: maximum
+        likelihood of the demonstrated actions, no env steps; its epochs make the policy
+        updates of this config's AIL/NAIL epochs) or ``rl`` (the environment reward; used to
+        train experts).
       reward: AIL's reward form of the logit ``l = log r``
         (:data:`nail_jax.learners.rewards.REWARDS`): ``ail`` (``-l``, note eq. 3), ``gail``
-        (``softplus(-l) = -log(1 - D)``), ``airl`` (``-l`` again: the expert-class logit) or
-        ``fairl`` (``l * exp(-l)``). Only ``algo=ail`` takes another form than ``ail``: NAIL's
-        reward is eq. 8's ``-l + log pi_ref`` and ``rl``'s the env's.
+        (``softplus(-l) = -log(1 - D)``) or ``fairl`` (``l * exp(-l)``); AIRL's
+        ``log D - log(1 - D)`` is ``-l``, the form ``ail`` itself. Only an algorithm with
+        ``reward_forms`` (``ail``) takes another form than ``ail``: NAIL's reward is eq. 8's
+        ``-l + log pi_ref``, ``rl``'s the env's.
       env, backend: the task (see :func:`nail_jax.envs.registry.make_env`).
       demos: a demonstration file or bundled dataset name (ignored by ``rl``).
       demo_trajectories: how many demonstration episodes to use (the first K).
@@ -148,6 +150,9 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
     algorithm = ALGORITHMS[config.algo]
+    if config.reward == "airl":
+        raise ConfigError("reward=airl is AIRL's log D - log(1 - D) = -log r, the form ail "
+                          "itself: use reward=ail (the default)")
     if config.reward not in REWARDS:
         raise ConfigError(f"unknown reward form {config.reward!r}; choose one of: "
                           f"{', '.join(REWARDS)}")

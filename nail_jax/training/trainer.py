@@ -20,22 +20,19 @@ on every function here.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nail_jax.absorbing import live_weight, zero_absorbing_action
 from nail_jax.algorithms import ALGORITHMS, Parts
-from nail_jax.data import demonstrations as demos_lib
-from nail_jax.data.datasets import DemoError, episode_returns, load_dataset
+from nail_jax.data.run_demos import ExpertPairs, RunDemos, load_run_demos, sample_expert_pairs
 from nail_jax.envs.base import Env
-from nail_jax.envs.evaluate import make_evaluator, normalized_score, random_policy_returns
+from nail_jax.envs.episodes import make_episode_runner, normalized_score, random_policy_returns
 from nail_jax.envs.loop import EnvLoopState, make_env_loop
-from nail_jax.envs.registry import has_backends, make_env
+from nail_jax.envs.registry import make_env
 from nail_jax.learners.bc import BCBatch, BCState, make_bc
 from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
 from nail_jax.learners.sac import SACState, make_sac, take_snapshot
@@ -99,92 +96,20 @@ def learner_health(state: TrainState) -> dict[str, jax.Array]:
     return {name: finite(tree) for name, tree in parts.items()}
 
 
-@flax.struct.dataclass
-class DemoPairs:
-    """Demonstration ``(s, a)`` pairs on device, the discriminator's expert class:
-    ``obs [M, O']``, ``action [M, A]``, the states that followed ``next_obs [M, O']`` (for a
-    state-only discriminator, :func:`nail_jax.data.demonstrations.expert_next_observations`)
-    and their sampling probabilities ``prob [M]`` (see
-    :func:`nail_jax.data.demonstrations.expert_weights`)."""
-
-    obs: jax.Array
-    action: jax.Array
-    next_obs: jax.Array
-    prob: jax.Array
-
-
-@dataclasses.dataclass(frozen=True)
-class Demonstrations:
-    """Demonstrations prepared for a run: the pairs and the expert's mean episode return."""
-
-    pairs: DemoPairs
-    expert_return: float
-    num_episodes: int
-
-
-def prepare_demonstrations(config: TrainConfig, obs_size: int, action_size: int) -> Demonstrations:
-    """Loads ``config.demos``, checks it fits the env, selects and subsamples episodes.
-
-    Raises ``DemoError`` with the file name when the sizes do not match the env. Warns
-    when the file's metadata names another env or (brax) backend: the sizes then match but
-    the dynamics differ.
-    """
-    path = demos_lib.resolve(config.demos)
-    data = load_dataset(path)
-    if data.obs_size != obs_size or data.action_size != action_size:
-        raise DemoError(
-            f"{path}: demonstrations have observation size {data.obs_size} and action size "
-            f"{data.action_size}, but env {config.env!r} has {obs_size} and {action_size}; "
-            "use demonstrations recorded in this env (`nail-jax demos list`)")
-    made_in = (data.metadata.get("env", config.env), data.metadata.get("backend", config.backend))
-    if has_backends(config.env) and made_in != (config.env, config.backend):
-        warnings.warn(
-            f"{path}: demonstrations recorded in {made_in[0]!r} on backend {made_in[1]!r}, "
-            f"but this run trains {config.env!r} on backend {config.backend!r}; the "
-            f"dynamics differ. Pass --env {made_in[0]} --backend {made_in[1]} to train where "
-            "they were recorded, or demonstrations recorded in this env and backend.",
-            UserWarning, stacklevel=2)
-    returns = episode_returns(data)
-    meta_returns = data.metadata.get("episode_returns")
-    if meta_returns is not None and len(meta_returns) == len(returns):
-        returns = np.asarray(meta_returns, np.float64)
-    expert_return = float(data.metadata.get("expert_return", np.mean(returns)))
-    data = demos_lib.select_episodes(data, config.demo_trajectories)
-    data = demos_lib.subsample(data, config.demo_subsample, rng=0)
-    obs, action = demos_lib.expert_pairs(data, config.absorbing)
-    next_obs = demos_lib.expert_next_observations(data, config.absorbing)
-    weights = demos_lib.expert_weights(data, config.absorbing)
-    pairs = DemoPairs(jnp.asarray(obs), jnp.asarray(action), jnp.asarray(next_obs),
-                      jnp.asarray(weights / weights.sum()))
-    return Demonstrations(pairs, expert_return, config.demo_trajectories)
-
-
-def sample_demos(demos: DemoPairs, key: jax.Array, batch_size: int,
-                 weighted: bool) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``batch_size`` demonstration rows ``(obs [B, O'], action [B, A], next_obs [B, O'])``,
-    drawn with replacement: by ``demos.prob`` when ``weighted`` (inverse-CDF sampling), else
-    uniformly (cheaper; right when all weights are equal)."""
-    if weighted:
-        idx = jax.random.choice(key, demos.obs.shape[0], (batch_size,), p=demos.prob)
-    else:
-        idx = jax.random.randint(key, (batch_size,), 0, demos.obs.shape[0])
-    return demos.obs[idx], demos.action[idx], demos.next_obs[idx]
-
-
 @dataclasses.dataclass(frozen=True)
 class Trainer:
     """Pure functions of one seed's run; vmap them over seeds.
 
     Attributes:
       config: the validated config.
-      init: ``init(key, demos) -> TrainState``: builds learners, measures the random
+      init: ``init(key, pairs) -> TrainState``: builds learners, measures the random
         policy's return, and collects ``warmup_steps`` with the initial policy.
-      run_epoch: ``run_epoch(state, demos, evaluate=True) -> (state, metrics)``, one
+      run_epoch: ``run_epoch(state, pairs, evaluate=True) -> (state, metrics)``, one
         epoch: its iterations, the ``pi_ref`` swap, and, if the scalar bool ``evaluate``
         (it may be traced, but must not be batched over seeds), an evaluation; without it
         ``eval_return``, ``eval_return_std``, ``eval_length`` (mean episode length) and
         ``score`` are ``nan`` and the rest is the same. Metrics are scalars.
-      train: ``train(key, demos) -> (state, metrics [num_epochs])``: ``init`` then all
+      train: ``train(key, pairs) -> (state, metrics [num_epochs])``: ``init`` then all
         epochs in one ``lax.scan``, evaluating where ``config.evaluates(epoch)``; the same
         numbers as calling ``run_epoch`` in a loop.
       act: ``act(policy, obs [E, O'], key) -> action`` of a :class:`PolicySnapshot` (e.g.
@@ -202,7 +127,7 @@ class Trainer:
     env: Env
 
 
-def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = None,
+def make_trainer(config: TrainConfig, run_demos: RunDemos | None = None,
                  env: Env | None = None) -> Trainer:
     """Builds the run's pure functions for ``config`` (validated here).
 
@@ -214,12 +139,12 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     env = make_env(config.env, config.backend) if env is None else env
     loop = make_env_loop(env, config.num_envs, config.episode_length, config.absorbing)
     obs_size, action_size = loop.obs_size, loop.action_size
-    if algorithm.needs_demonstrations and demonstrations is None:
+    if algorithm.needs_demonstrations and run_demos is None:
         raise ValueError(f"algo {config.algo!r} needs demonstrations")
-    expert_return = (demonstrations.expert_return if algorithm.needs_demonstrations
+    expert_return = (run_demos.expert_return if algorithm.needs_demonstrations
                      else float("nan"))
-    evaluator = make_evaluator(env, config.num_eval_episodes, config.episode_length,
-                               config.absorbing)
+    run_episodes = make_episode_runner(env, config.num_eval_episodes, config.episode_length,
+                                       config.absorbing)
     policy = make_policy(obs_size, action_size, config.sac.hidden_sizes)
     sac = make_sac(obs_size, action_size, config.sac, absorbing=config.absorbing,
                    soft_term=algorithm.make_soft_term(config, policy))
@@ -230,7 +155,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
     bc = make_bc(obs_size, action_size, config.sac.hidden_sizes, config.sac.policy_learning_rate)
     n_sac = config.sac_updates_per_iteration
     batch = config.batch_size
-    weighted_demos = config.demo_subsample > 1  # else all weights are equal: sample uniformly
+    weighted_pairs = config.demo_subsample > 1  # else all weights are equal: sample uniformly
 
     def mask_absorbing_action(obs, action):
         return zero_absorbing_action(obs, action) if config.absorbing else action
@@ -251,14 +176,14 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             env_steps=state.env_steps + config.num_envs,
         )
 
-    def clone(sac_state: SACState, demos: DemoPairs, key: jax.Array, steps: int):
+    def clone(sac_state: SACState, pairs: ExpertPairs, key: jax.Array, steps: int):
         """``steps`` BC steps on SAC's policy params and Adam state (through a
         :class:`BCState` view; the structures are the same) on fresh demonstration batches,
         weighted like the discriminator's expert side (the absorbing state has weight 0).
         Returns the SAC state and the ``[steps]`` BC metrics."""
 
         def body(learner: BCState, k):
-            obs, action, _ = sample_demos(demos, k, batch, weighted=weighted_demos)
+            obs, action, _ = sample_expert_pairs(pairs, k, batch, weighted=weighted_pairs)
             weight = live_weight(obs) if config.absorbing else jnp.ones(obs.shape[:1])
             return bc.update(learner, BCBatch(obs, action, weight), k)
 
@@ -268,21 +193,21 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         return sac_state.replace(policy_params=learner.params, policy_opt_state=learner.opt_state,
                                  steps=learner.steps), metrics
 
-    def disc_step(disc_state, replay, demos, key):
+    def disc_step(disc_state, replay, pairs, key):
         k_pol, k_exp, k_upd = jax.random.split(key, 3)
         window = config.disc_window if config.disc_window > 0 else None
         policy = buffer.sample(replay, k_pol, window=window)
         # Subsampled steps and absorbing pairs are weighted; otherwise all weights are 1.
-        e_obs, e_act, e_next = sample_demos(demos, k_exp, batch, weighted=weighted_demos)
+        e_obs, e_act, e_next = sample_expert_pairs(pairs, k_exp, batch, weighted=weighted_pairs)
         d_batch = DiscriminatorBatch(
             policy.obs, mask_absorbing_action(policy.obs, policy.action),
             e_obs, mask_absorbing_action(e_obs, e_act),
             *((policy.next_obs, e_next) if config.disc.state_only else ()))
         return disc.update(disc_state, d_batch, k_upd)
 
-    def disc_steps(disc_state, replay, demos, key):
+    def disc_steps(disc_state, replay, pairs, key):
         disc_state, metrics = jax.lax.scan(
-            lambda d, k: disc_step(d, replay, demos, k), disc_state,
+            lambda d, k: disc_step(d, replay, pairs, k), disc_state,
             jax.random.split(key, config.disc_updates_per_iteration))
         return disc_state, {f"disc_{k}": jnp.mean(v) for k, v in metrics.items()}
 
@@ -302,18 +227,18 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         disc_steps=disc_steps, sac_steps=sac_steps, clone=clone,
         mask_absorbing_action=mask_absorbing_action))
 
-    def init(key: jax.Array, demos: DemoPairs | None = None) -> TrainState:
+    def init(key: jax.Array, pairs: ExpertPairs | None = None) -> TrainState:
         k_sac, k_disc, k_env, k_rand, k_warm, k_next = jax.random.split(key, 6)
         stats = init_statistics(obs_size) if config.normalize_observations else None
         warm_start = config.bc_warmstart_steps if algorithm.warm_start else 0
         if (not algorithm.steps_envs or warm_start) and stats is not None:
             # the demonstrations' states (not the absorbing one)
-            stats = update_statistics(stats, demos.obs,
-                                      live_weight(demos.obs) if config.absorbing else None)
+            stats = update_statistics(stats, pairs.obs,
+                                      live_weight(pairs.obs) if config.absorbing else None)
         sac_state = sac.init(k_sac, stats)
         if warm_start:  # pi <- the clone; SAC then starts its own Adam moments and count
             fresh = sac_state
-            sac_state, _ = clone(sac_state, demos, jax.random.fold_in(k_sac, 1), warm_start)
+            sac_state, _ = clone(sac_state, pairs, jax.random.fold_in(k_sac, 1), warm_start)
             sac_state = take_snapshot(sac_state.replace(
                 policy_opt_state=fresh.policy_opt_state, steps=fresh.steps))
         example = Transition(jnp.zeros(obs_size), jnp.zeros(action_size), jnp.zeros(()),
@@ -326,7 +251,7 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             key=k_next,
             env_steps=jnp.zeros((), jnp.int32),
             epoch=jnp.zeros((), jnp.int32),
-            random_return=jnp.mean(random_policy_returns(evaluator, action_size, k_rand)),
+            random_return=jnp.mean(random_policy_returns(run_episodes, action_size, k_rand)),
         )
         warm_iters = config.warmup_steps // config.num_envs if algorithm.steps_envs else 0
         initial = state.sac.reference
@@ -338,24 +263,24 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
         # The pi_ref acting in epoch 1 sees the statistics gathered during warm-up.
         return state.replace(sac=take_snapshot(state.sac))
 
-    def evaluate_policy(policy, key):
-        episodes = evaluator(lambda obs, _: sac.act(policy, obs, None), key)
+    def evaluation(policy, key):
+        episodes = run_episodes(lambda obs, _: sac.act(policy, obs, None), key)
         return episodes.returns, episodes.lengths.astype(jnp.float32)
 
-    def skip_evaluation(policy, key):
+    def no_evaluation(policy, key):
         nan = jnp.full((config.num_eval_episodes,), jnp.nan)
         return nan, nan
 
-    def run_epoch(state: TrainState, demos: DemoPairs | None = None, evaluate=True):
+    def run_epoch(state: TrainState, pairs: ExpertPairs | None = None, evaluate=True):
         key, k_refresh, k_iter, k_eval = jax.random.split(state.key, 4)
         state = state.replace(key=key, env=loop.refresh(state.env, k_refresh))
         state, it_metrics = jax.lax.scan(
-            lambda s, k: iteration(s, demos, k), state,
+            lambda s, k: iteration(s, pairs, k), state,
             jax.random.split(k_iter, config.iterations_per_epoch))
         # End of epoch: pi_ref <- pi (note section 4).
         state = state.replace(sac=take_snapshot(state.sac), epoch=state.epoch + 1)
         # A real branch (not a select) while ``evaluate`` is not batched: skipping saves time.
-        returns, lengths = jax.lax.cond(evaluate, evaluate_policy, skip_evaluation,
+        returns, lengths = jax.lax.cond(evaluate, evaluation, no_evaluation,
                                         state.sac.reference, k_eval)
         eval_return = jnp.mean(returns)
         metrics = {k: jnp.mean(v) for k, v in it_metrics.items()}
@@ -374,10 +299,10 @@ def make_trainer(config: TrainConfig, demonstrations: Demonstrations | None = No
             metrics["score"] = normalized_score(eval_return, state.random_return, expert_return)
         return state, metrics
 
-    def train(key: jax.Array, demos: DemoPairs | None = None):
-        state = init(key, demos)
+    def train(key: jax.Array, pairs: ExpertPairs | None = None):
+        state = init(key, pairs)
         epochs = jnp.arange(1, config.num_epochs + 1)  # not batched under vmap(train)
-        return jax.lax.scan(lambda s, e: run_epoch(s, demos, config.evaluates(e)), state,
+        return jax.lax.scan(lambda s, e: run_epoch(s, pairs, config.evaluates(e)), state,
                             epochs)
 
     return Trainer(config, init, run_epoch, train, sac.act, expert_return, env)
@@ -389,15 +314,16 @@ def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, d
     A pure, jittable function of the key; ``jax.jit(jax.vmap(train))(keys)`` runs several
     seeds in one program. Demonstrations named by ``config.demos`` are loaded here, once.
     """
-    trainer, demos = build(config)
-    return lambda key: trainer.train(key, demos)
+    trainer, pairs = build(config)
+    return lambda key: trainer.train(key, pairs)
 
 
-def build(config: TrainConfig) -> tuple[Trainer, DemoPairs | None]:
-    """The trainer and its device-side demonstration pairs (``None`` without them)."""
+def build(config: TrainConfig) -> tuple[Trainer, ExpertPairs | None]:
+    """The trainer and its :class:`~nail_jax.data.run_demos.ExpertPairs` on the device
+    (``None`` for an algorithm without demonstrations)."""
     config = validate_config(config)
     env = make_env(config.env, config.backend)
     if not ALGORITHMS[config.algo].needs_demonstrations:
         return make_trainer(config, env=env), None
-    demonstrations = prepare_demonstrations(config, env.observation_size, env.action_size)
-    return make_trainer(config, demonstrations, env), demonstrations.pairs
+    run_demos = load_run_demos(config, env.observation_size, env.action_size)
+    return make_trainer(config, run_demos, env), run_demos.pairs

@@ -1,6 +1,9 @@
-"""Evaluating a policy in fresh episodes, the uniform random policy, and the normalised score.
+"""Fresh episodes of a policy, the uniform random policy, and the normalised score.
 
-Episodes of any :class:`nail_jax.envs.base.Env` (an env of any suite).
+:func:`make_episode_runner` rolls any policy out in fresh episodes of any
+:class:`nail_jax.envs.base.Env`. What it measures is the *evaluation* of the trainer (the
+deterministic policy at an epoch's end, ``eval_return``) and of ``nail-jax eval``
+(:func:`nail_jax.running.evaluation.evaluate_run`), and ``R_random`` of the score.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ from nail_jax.envs.base import Env
 
 
 class Episodes(NamedTuple):
-    """What :func:`make_evaluator` measures of each of ``E`` episodes."""
+    """What :func:`make_episode_runner` measures of each of ``E`` episodes."""
 
     returns: jax.Array  # [E] undiscounted returns
     lengths: jax.Array  # [E] int32 steps taken: up to its first ``done``, else the time limit
 
 
-def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: bool,
-                   stop_early: bool = True):
-    """``evaluate(policy_fn, key) -> Episodes`` (``returns``, ``lengths``, each
+def make_episode_runner(env: Env, num_episodes: int, episode_length: int, absorbing: bool,
+                        stop_early: bool = True):
+    """``run_episodes(policy_fn, key) -> Episodes`` (``returns``, ``lengths``, each
     ``[num_episodes]``).
 
     ``policy_fn(obs [E, O'], key) -> action [E, A]``, with ``O'`` including the absorbing
@@ -44,7 +47,7 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
     v_reset = jax.vmap(env.reset)
     v_step = jax.vmap(env.step)
 
-    def evaluate(policy_fn, key: jax.Array) -> Episodes:
+    def run_episodes(policy_fn, key: jax.Array) -> Episodes:
         k_reset, k_act = jax.random.split(key)
         state = v_reset(jax.random.split(k_reset, num_episodes))
         keys = jax.random.split(k_act, episode_length)
@@ -72,7 +75,7 @@ def make_evaluator(env: Env, num_episodes: int, episode_length: int, absorbing: 
             end = jax.lax.scan(lambda c, _: (body(c), None), init, None, episode_length)[0]
         return Episodes(returns=end[3], lengths=end[4])
 
-    return evaluate
+    return run_episodes
 
 
 def uniform_random_policy(action_size: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
@@ -84,10 +87,11 @@ def uniform_random_policy(action_size: int) -> Callable[[jax.Array, jax.Array], 
     return random_action
 
 
-def random_policy_returns(evaluate: Callable, action_size: int, key: jax.Array) -> jax.Array:
-    """``[N]`` returns of :func:`uniform_random_policy` in the episodes of ``evaluate``
-    (a :func:`make_evaluator` of ``N`` episodes): ``R_random`` of the score."""
-    return evaluate(uniform_random_policy(action_size), key).returns
+def random_policy_returns(run_episodes: Callable, action_size: int,
+                          key: jax.Array) -> jax.Array:
+    """``[N]`` returns of :func:`uniform_random_policy` in the episodes of ``run_episodes``
+    (a :func:`make_episode_runner` of ``N`` episodes): ``R_random`` of the score."""
+    return run_episodes(uniform_random_policy(action_size), key).returns
 
 
 def normalized_score(ret, random_return, expert_return):

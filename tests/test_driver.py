@@ -1,4 +1,4 @@
-"""The driver's file handling and its refusals (``nail_jax.running.runner``)."""
+"""The driver's file handling and its refusals (``nail_jax.running.driver``)."""
 
 import io
 import json
@@ -7,9 +7,9 @@ import pytest
 from test_cli import STEPS_2, STEPS_4, _train
 
 from nail_jax import cli
-from nail_jax.running import runner
+from nail_jax.running import driver
+from nail_jax.running.driver import Progress, run_training
 from nail_jax.running.run_dir import RunError, read_metrics
-from nail_jax.running.runner import Progress, run_training
 from nail_jax.training.config import make_config
 
 TINY_CONFIG = {"num_envs": 4, "epoch_steps": 40, "warmup_steps": 16, "total_steps": 96,
@@ -82,7 +82,7 @@ def test_progress_plain_lines_give_the_eta_of_this_processs_pace(monkeypatch):
     """Off a terminal: a line per ``every_s`` and the last one, with the ETA from the epochs
     run by this process (a resumed run from epoch 2: 2 epochs in 20 s, 6 left -> 60 s)."""
     clock = [100.0, 120.0, 120.0, 121.0, 121.0, 200.0]  # the reads, in order; then 200 on
-    monkeypatch.setattr(runner.time, "time", lambda: clock.pop(0) if len(clock) > 1 else clock[0])
+    monkeypatch.setattr(driver.time, "time", lambda: clock.pop(0) if len(clock) > 1 else clock[0])
     stream = _Stream(tty=False)
     with Progress(10, stream=stream, every_s=30.0, start=2) as bar:  # t0 = 100
         bar.update(4, "score 0.5", 20.0)  # at 120: printed (first line)

@@ -327,8 +327,8 @@ def resolve_run(config: TrainConfig | None, run_dir: pathlib.Path, num_seeds: in
 
 def build_functions(plan: RunPlan, mesh) -> ShardedFunctions:
     """The trainer and demonstrations of ``plan.config``, jitted and sharded over ``mesh``."""
-    trainer, demos = build(plan.config)
-    return parallel.make_sharded_functions(trainer, demos, mesh,
+    trainer, pairs = build(plan.config)
+    return parallel.make_sharded_functions(trainer, pairs, mesh,
                                            parallel.seed_keys(plan.seed, plan.num_seeds))
 
 
@@ -355,7 +355,7 @@ def restore_or_init(plan: RunPlan, fns: ShardedFunctions, main: bool,
     ``metrics.jsonl`` cut back to that epoch), or a new run's initial state."""
     run_dir, config, num_seeds = plan.run_dir, plan.config, plan.num_seeds
     if not plan.resume:
-        state = fns.init(fns.keys, fns.demos)
+        state = fns.init(fns.keys, fns.pairs)
         if main:
             with writing(f"{run_dir / 'metrics.jsonl'}"):
                 write_jsonl_atomic(run_dir / "metrics.jsonl", [])
@@ -434,7 +434,7 @@ def train_epochs(plan: RunPlan, fns: ShardedFunctions, manager, state, start_epo
             for epoch in range(start_epoch, config.num_epochs):
                 done = epoch + 1
                 t0 = time.time()
-                state, metrics = fns.run_epoch(state, fns.demos, fns.evaluates(done))
+                state, metrics = fns.run_epoch(state, fns.pairs, fns.evaluates(done))
                 # The only things gathered: the metrics and one flag per learned part.
                 metrics, health = parallel.to_host((metrics, fns.health(state)))
                 now = time.time()
