@@ -26,8 +26,6 @@ import shlex
 import sys
 import time
 
-DEFAULT_PRESET = "default"
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse's own convention)
@@ -52,7 +50,7 @@ def _train_config(args, algo: str):
 
     preset = args.preset
     if preset is None and args.env is None:
-        preset = DEFAULT_PRESET
+        preset = "default"  # the preset named by presets.DEFAULT_PRESET
     elif preset is None:  # --env NAME picks the preset of that name
         from nail_jax.envs.registry import check_env
 

@@ -78,6 +78,8 @@ class Algorithm:
       make_soft_term: ``(config, policy) -> SoftTerm | None``, what it adds to SAC's soft
         value (:func:`nail_jax.learners.sac.make_sac`); ``None`` for plain SAC.
       metrics: the names of the metrics its iteration logs, in the order it computes them.
+      settings_of: the algorithm whose preset tables it trains with where a preset has none
+        of its own (``None``: every preset names it); so a new algorithm needs no tables.
     """
 
     name: str
@@ -93,3 +95,4 @@ class Algorithm:
     warm_start: bool = False
     options: type | None = None
     make_soft_term: Callable[[Any, Any], Any] = lambda config, policy: None
+    settings_of: str | None = None

@@ -21,7 +21,7 @@ from nail_jax.learners.rewards import REWARDS
 from nail_jax.learners.sac import SACConfig
 from nail_jax.training.presets import DEFAULT_PRESET, PRESETS
 
-ALGOS = tuple(ALGORITHMS)
+ALGOS = tuple(ALGORITHMS)  # the built-in algorithms; the registry may gain more at run time
 GROUPS = {"sac": SACConfig, "disc": DiscriminatorConfig, "nail": NAILConfig}
 """The nested option groups (``--set sac.discount=...``); ``nail`` is NAIL's alone."""
 
@@ -147,8 +147,9 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     """Checks values and relations between fields; returns ``config`` or raises ConfigError."""
     from nail_jax.envs.registry import check_env  # deferred: envs imports brax
 
-    if config.algo not in ALGOS:
-        raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
+    if config.algo not in ALGORITHMS:
+        raise ConfigError(f"unknown algo {config.algo!r}; choose one of: "
+                          f"{', '.join(ALGORITHMS)}")
     algorithm = ALGORITHMS[config.algo]
     if config.reward == "airl":
         raise ConfigError("reward=airl is AIRL's log D - log(1 - D) = -log r, the form ail "
@@ -340,25 +341,36 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     return dataclasses.replace(config, **top)
 
 
-def make_config(algo: str = "nail", preset: str = "default",
+def make_config(algo: str = next(iter(ALGORITHMS)), preset: str = "default",
                 overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The preset's table for ``algo`` (:data:`~nail_jax.training.presets.PRESETS`), then
     ``overrides`` (``{"field" or "sac.field": value}``, strings parsed); validated.
 
     ``make_config()`` equals ``TrainConfig()``: the defaults are the ``default`` preset's NAIL.
     """
-    if algo not in ALGOS:
-        raise ConfigError(f"unknown algo {algo!r}; choose one of: {', '.join(ALGOS)}")
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"unknown algo {algo!r}; choose one of: {', '.join(ALGORITHMS)}")
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    if algo not in PRESETS[preset]:
-        raise ConfigError(f"preset {preset!r} has no settings for algo {algo!r}; it has: "
-                          + ", ".join(PRESETS[preset]))
-    table = PRESETS[preset][algo]
+    table = _preset_table(algo, preset)
     config = TrainConfig(**{k: v for k, v in table.items() if "." not in k},
                          **{g: _group(g, table) for g in GROUPS if _has_group(algo, g)},
                          **{g: None for g in GROUPS if not _has_group(algo, g)})
     return validate_config(apply_overrides(config, overrides or {}))
+
+
+def _preset_table(algo: str, preset: str) -> dict[str, Any]:
+    """``PRESETS[preset][algo]``, or for an algorithm with ``settings_of`` and no table of its
+    own there, the table of the algorithm it names, for ``algo``."""
+    tables = PRESETS[preset]
+    if algo in tables:
+        return tables[algo]
+    borrowed = ALGORITHMS[algo].settings_of
+    if borrowed not in tables:
+        raise ConfigError(f"preset {preset!r} has no settings for algo {algo!r}; it has: "
+                          + ", ".join(tables))
+    return {k: v for k, v in tables[borrowed].items()
+            if not k.startswith(f"{borrowed}.")} | {"algo": algo}
 
 
 def _has_group(algo: str, group: str) -> bool:

@@ -129,6 +129,7 @@ PRESETS: dict[str, dict[str, Table]] = {
          "sac.discount": 0.99}, _BRAX_LOCOMOTION,
         nail=_nail_weighted(0.1), ail=_AIL, bc=_BC, rl=_RL),
 }
-# `nail-jax train` with no arguments.
+# `nail-jax train` with no arguments, `make_config()` and `TrainConfig()`: the preset named here,
+# also reachable as "default" (the one place that says which).
 DEFAULT_PRESET = "inverted_pendulum"
 PRESETS["default"] = PRESETS[DEFAULT_PRESET]
