@@ -11,7 +11,7 @@ import pytest
 
 from nail_jax import cli
 from nail_jax.algorithms import ALGORITHMS, Algorithm
-from nail_jax.algorithms.ail import log_ratio, make_imitation_iteration
+from nail_jax.algorithms.ail import DISC_METRICS, SAC_METRICS, log_ratio, make_imitation_iteration
 from nail_jax.training.config import ConfigError, make_config
 from nail_jax.training.trainer import build
 
@@ -86,7 +86,7 @@ def test_a_new_algorithm_is_one_definition_and_one_registry_line(monkeypatch):
     clipped = dataclasses.replace(
         ail, name="ail_clipped", summary="AIL with its reward clipped to [-1, 1]",
         reward_forms=False, make_iteration=_clipped_ail, settings_of="ail",
-        metrics=(*ail.metrics[:7], "reward_used", *ail.metrics[-7:]))
+        metrics=(*DISC_METRICS, "reward_used", *SAC_METRICS))
     monkeypatch.setitem(ALGORITHMS, "ail_clipped", clipped)
     config = make_config("ail_clipped", "point_mass", TINY)
     assert config.algo == "ail_clipped" and config.nail is None
