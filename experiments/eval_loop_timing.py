@@ -43,7 +43,7 @@ def main() -> None:
     returns = {}
     for name, stop_early in (("fixed length", False), ("stops early", True)):
         evaluate = make_episode_runner(env, args.episodes, args.episode_length, absorbing=False,
-                                  stop_early=stop_early)
+                                       stop_early=stop_early)
         run = jax.jit(jax.vmap(lambda k, evaluate=evaluate: evaluate(policy, k).returns))
         returns[name] = np.asarray(jax.block_until_ready(run(keys)))
         times = []

@@ -121,8 +121,16 @@ MUTATIONS = [
      'return log_pi_ref',
      [E2E + 'test_sac_trains_on_the_relabelled_rewards']),
     ('24 evaluator adds 0 * nan (the old float mask)', 'nail_jax/envs/episodes.py',
-     'ret = ret + jnp.where(alive, nxt.reward, 0.0)',
-     'ret = ret + alive * nxt.reward',
+     'ret = ret + jnp.where(alive, nxt.reward, 0.0)\n'
+     '            length = length + alive.astype(jnp.int32)\n'
+     '            alive = alive & ~(nxt.done > 0)\n'
+     '            return t + 1, nxt, alive, ret, length\n\n'
+     '        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes, bool),',
+     'ret = ret + alive * nxt.reward\n'
+     '            length = length + alive.astype(jnp.int32)\n'
+     '            alive = alive * (1.0 - (nxt.done > 0))\n'
+     '            return t + 1, nxt, alive, ret, length\n\n'
+     '        init = (jnp.zeros((), jnp.int32), state, jnp.ones(num_episodes),',
      ['tests/test_envs.py::test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan']),
     ('25 divergence check on seed 0 only', 'nail_jax/running/safety.py',
      'checks = [(k, ~np.isfinite(floating[k]), False) for k in training]',

@@ -120,8 +120,9 @@ def test_evaluator_stopping_early_gives_the_fixed_length_episodes():
 
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
     for task in (env, _Counting(env)):
-        early, full = (make_episode_runner(task, num_episodes=6, episode_length=40, absorbing=False,
-                                      stop_early=stop) for stop in (True, False))
+        early, full = (make_episode_runner(task, num_episodes=6, episode_length=40,
+                                           absorbing=False, stop_early=stop)
+                       for stop in (True, False))
         got = jax.jit(jax.vmap(lambda k, f=early: f(policy, k)))(keys)
         want = jax.jit(jax.vmap(lambda k, f=full: f(policy, k)))(keys)
         one = jax.jit(lambda k, f=early: f(policy, k))(keys[1])
@@ -168,7 +169,7 @@ def test_ended_episodes_add_exactly_zero_even_when_the_env_returns_nan():
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
     for stop in (True, False):
         clean, nan_after = (make_episode_runner(task, num_episodes=6, episode_length=40,
-                                           absorbing=False, stop_early=stop)
+                                                absorbing=False, stop_early=stop)
                             for task in (env, _NanAfterTheEnd(env)))
         want = jax.jit(jax.vmap(lambda k, f=clean: f(_towards_goal_noisy, k)))(keys)
         got = jax.jit(jax.vmap(lambda k, f=nan_after: f(_towards_goal_noisy, k).returns))(keys)
