@@ -115,3 +115,11 @@ def test_a_run_directory_from_before_nails_own_options_reads_in_todays_names():
     assert config_from_dict(ail) == make_config("ail", "hopper")
     # a config in today's names is read as it is
     assert config_from_dict(config_to_dict(make_config("bc"))) == make_config("bc")
+
+
+def test_the_learners_defaults_are_the_default_presets_numbers():
+    """One source for numbers: SACConfig(), DiscriminatorConfig() and NAILConfig() are the
+    default preset's NAIL settings (the presets hold the numbers; TrainConfig reads them)."""
+    config = TrainConfig()
+    assert (SACConfig(), DiscriminatorConfig(), NAILConfig()) == (
+        config.sac, config.disc, config.nail)
