@@ -75,25 +75,21 @@ def make_policy(obs_size: int, action_size: int,
     network of ``hidden_sizes`` (observations include the absorbing flag where a run has one)."""
     network = make_policy_network(obs_size, action_size, hidden_sizes)
 
-    def sample(normalizer, params, obs, key):
-        mean, log_std = network.apply(normalizer, params, obs)
-        return tanh_gaussian_sample(key, mean, log_std)
+    def of_distribution(fn):
+        """``fn(mean, log_std, *rest)`` as ``(normalizer, params, obs, *rest) -> ...``."""
 
-    def sample_pre_tanh(normalizer, params, obs, key):
-        mean, log_std = network.apply(normalizer, params, obs)
-        return tanh_gaussian_sample_pre_tanh(key, mean, log_std)
+        def apply(normalizer, params, obs, *rest):
+            mean, log_std = network.apply(normalizer, params, obs)
+            return fn(mean, log_std, *rest)
 
-    def mode(normalizer, params, obs):
-        mean, _ = network.apply(normalizer, params, obs)
-        return tanh_gaussian_mode(mean)
+        return apply
 
-    def log_prob(normalizer, params, obs, action):
-        mean, log_std = network.apply(normalizer, params, obs)
-        return tanh_gaussian_log_prob(mean, log_std, action)
-
-    def log_prob_pre_tanh(normalizer, params, obs, u):
-        mean, log_std = network.apply(normalizer, params, obs)
-        return tanh_gaussian_log_prob_pre_tanh(mean, log_std, u)
+    sample = of_distribution(lambda mean, log_std, key: tanh_gaussian_sample(key, mean, log_std))
+    sample_pre_tanh = of_distribution(
+        lambda mean, log_std, key: tanh_gaussian_sample_pre_tanh(key, mean, log_std))
+    mode = of_distribution(lambda mean, log_std: tanh_gaussian_mode(mean))
+    log_prob = of_distribution(tanh_gaussian_log_prob)
+    log_prob_pre_tanh = of_distribution(tanh_gaussian_log_prob_pre_tanh)
 
     def act(snapshot: PolicySnapshot, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
         if key is None:
