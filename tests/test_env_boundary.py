@@ -132,9 +132,9 @@ def _imported_modules(path: pathlib.Path) -> set[str]:
 
 def test_brax_is_imported_only_by_its_adapter():
     """No module of ``nail_jax/envs`` but ``brax_suite.py`` imports brax, at the top or
-    inside a function; the loop and the evaluator see only ``nail_jax.envs.base``."""
+    inside a function; the loop and the episodes see only ``nail_jax.envs.base``."""
     files = sorted(ENVS_DIR.glob("*.py"))
-    assert {"base.py", "brax_suite.py", "loop.py", "evaluate.py"} <= {f.name for f in files}
+    assert {"base.py", "brax_suite.py", "loop.py", "episodes.py"} <= {f.name for f in files}
     importers = {f.name for f in files
                  if any(m == "brax" or m.startswith("brax.") for m in _imported_modules(f))}
     assert importers == {"brax_suite.py"}
