@@ -363,8 +363,9 @@ def _preset_table(algo: str, preset: str) -> dict[str, Any]:
     """``PRESETS[preset][algo]``, or for an algorithm with ``settings_of`` and no table of its
     own there, the table of the algorithm it names, for ``algo``."""
     tables = PRESETS[preset]
-    if algo in tables:
-        return tables[algo]
+    own = tables.get(algo)
+    if own is not None:
+        return own
     borrowed = ALGORITHMS[algo].settings_of
     if borrowed not in tables:
         raise ConfigError(f"preset {preset!r} has no settings for algo {algo!r}; it has: "
