@@ -63,7 +63,7 @@ MUTATIONS = [
      'lambda d, k: disc_step(d, replay, pairs, k)',
      'lambda d, k: disc_step(disc_state, replay, pairs, k)',
      ['tests/test_trainer.py::test_several_discriminator_updates_per_iteration_are_chained']),
-    ('10 weighted sampling uniform', 'nail_jax/training/trainer.py',
+    ('10 weighted sampling uniform', 'nail_jax/data/run_demos.py',
      '    if weighted:\n',
      '    if False:\n',
      ['tests/test_trainer.py::test_expert_sampling_follows_the_weights']),
