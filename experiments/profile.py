@@ -72,12 +72,11 @@ def sac_timings(sz: dict, seeds: tuple[int, ...], reps: int) -> dict:
     from nail_jax import SACConfig, Transition, make_sac
     from nail_jax.algorithms import ALGORITHMS
     from nail_jax.algorithms.nail import NAILConfig
-    from nail_jax.policy import make_policy
     from nail_jax.training.config import TrainConfig
 
     obs, act, n, b = 18, 6, sz["updates"], sz["batch"]
     nail = dataclasses.replace(TrainConfig(), nail=NAILConfig(mode="soft_value", weight=None))
-    soft_term = ALGORITHMS["nail"].make_soft_term(nail, make_policy(obs, act, sz["hidden"]))
+    soft_term = ALGORITHMS["nail"].make_soft_term(nail)
     out = {}
     for name, cfg, term in (
             ("sac_rl", SACConfig(hidden_sizes=sz["hidden"]), None),

@@ -11,7 +11,6 @@ from nail_jax import (
     actor_loss,
     alpha_loss,
     critic_loss,
-    make_policy,
     make_sac,
     take_snapshot,
     td_target,
@@ -80,7 +79,7 @@ def test_nail_soft_term_adds_log_pi_ref_to_the_soft_value(alpha_config, alpha, w
     alpha_config = dict(alpha_config)
     nail = NAILConfig(weight=alpha_config.pop("weight", None))
     cfg = SACConfig(hidden_sizes=(32, 32), reward_scale=reward_scale, **alpha_config)
-    sac = make_sac(4, 2, cfg, soft_term=make_soft_term(nail, make_policy(4, 2, (32, 32))))
+    sac = make_sac(4, 2, cfg, soft_term=make_soft_term(nail))
     state = sac.init(jax.random.PRNGKey(0))
     # A reference that differs from the current policy.
     other = make_sac(4, 2, SACConfig(hidden_sizes=(32, 32))).init(jax.random.PRNGKey(7))
@@ -106,7 +105,7 @@ def test_absorbing_states_earn_no_soft_terms():
     """With absorbing=True: no -alpha log pi or w log pi_ref in the target where s' is
     absorbing, and the actor and temperature losses average over live states only."""
     cfg = SACConfig(hidden_sizes=(32, 32), init_alpha=0.3)
-    soft_term = make_soft_term(NAILConfig(weight=0.1), make_policy(5, 2, (32, 32)))
+    soft_term = make_soft_term(NAILConfig(weight=0.1))
     sac = make_sac(5, 2, cfg, absorbing=True, soft_term=soft_term)
     state = sac.init(jax.random.PRNGKey(0))
     other = make_sac(5, 2, cfg).init(jax.random.PRNGKey(7))

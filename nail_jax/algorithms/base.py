@@ -74,8 +74,10 @@ class Algorithm:
       reward_forms: whether ``config.reward`` picks its reward form.
       warm_start: whether it takes ``bc_warmstart_steps``.
       options: the type of its own config group (``TrainConfig.<name>``), or ``None``.
+      check_options: ``(options) -> None``, raising ``ValueError`` with a one-line message
+        for values of its own group that make no sense.
       make_iteration: ``(parts: Parts) -> Iteration``.
-      make_soft_term: ``(config, policy) -> SoftTerm | None``, what it adds to SAC's soft
+      make_soft_term: ``(config) -> SoftTerm | None``, what it adds to SAC's soft
         value (:func:`nail_jax.learners.sac.make_sac`); ``None`` for plain SAC.
       metrics: the names of the metrics its iteration logs, in the order it computes them.
       settings_of: the algorithm whose preset tables it trains with where a preset has none
@@ -94,5 +96,6 @@ class Algorithm:
     reward_forms: bool = False
     warm_start: bool = False
     options: type | None = None
-    make_soft_term: Callable[[Any, Any], Any] = lambda config, policy: None
+    check_options: Callable[[Any], None] = lambda options: None
+    make_soft_term: Callable[[Any], Any] = lambda config: None
     settings_of: str | None = None

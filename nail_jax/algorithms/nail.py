@@ -30,6 +30,7 @@ there too).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,19 @@ class NAILConfig:
     weight: float | None = 0.03
 
 
+def check_options(nail: NAILConfig) -> None:
+    """Raises ``ValueError`` (one line: what is wrong, how to fix it) for an unknown
+    ``nail.mode``, a weight in ``reward`` mode, or a weight that is not a finite number >= 0."""
+    if nail.mode not in MODES:
+        raise ValueError(f"unknown nail.mode {nail.mode!r}; choose one of: {', '.join(MODES)}")
+    if nail.weight is not None and nail.mode != "soft_value":
+        raise ValueError("nail.weight weighs the log pi_ref term of nail.mode=soft_value; "
+                         "nail.mode=reward puts eq. 8's unweighted log pi_ref in the reward: "
+                         "set nail.weight=none")
+    if nail.weight is not None and not (math.isfinite(nail.weight) and nail.weight >= 0):
+        raise ValueError(f"nail.weight must be a finite number >= 0, got {nail.weight}")
+
+
 def nail_reward(log_ratio: jax.Array, log_pi_ref: jax.Array) -> jax.Array:
     """NAIL's reward ``-(log r(s, a) - log pi_ref(a|s))`` (note eq. 8, negated to maximise),
     trained on literally in ``nail.mode=reward``; the default ``soft_value`` mode trains the
@@ -72,7 +86,7 @@ def nail_reward(log_ratio: jax.Array, log_pi_ref: jax.Array) -> jax.Array:
     return log_pi_ref - log_ratio
 
 
-def make_soft_term(nail: NAILConfig, policy: Policy) -> SoftTerm | None:
+def make_soft_term(nail: NAILConfig) -> SoftTerm | None:
     """SAC's soft-value hook ``w * log pi_ref(a|s)`` of ``a = tanh(u)`` (``[B]``) in
     ``soft_value`` mode, ``None`` in ``reward`` mode.
 
@@ -82,7 +96,7 @@ def make_soft_term(nail: NAILConfig, policy: Policy) -> SoftTerm | None:
     if nail.mode != "soft_value":
         return None
 
-    def soft_term(reference: PolicySnapshot, alpha, obs, u):
+    def soft_term(policy: Policy, reference: PolicySnapshot, alpha, obs, u):
         weight = alpha if nail.weight is None else nail.weight
         return weight * policy.log_prob_pre_tanh(reference.normalizer, reference.params, obs, u)
 
@@ -134,7 +148,8 @@ NAIL = Algorithm(
     summary="non-adversarial imitation: AIL plus log pi_ref of the last epoch's policy (eq. 8)",
     needs_demonstrations=True, needs_discriminator=True, steps_envs=True, metric="score",
     reward="eq. 8's -log r + log pi_ref", warm_start=True, options=NAILConfig,
+    check_options=check_options,
     make_iteration=make_iteration,
-    make_soft_term=lambda config, policy: make_soft_term(config.nail, policy),
+    make_soft_term=lambda config: make_soft_term(config.nail),
     metrics=(*DISC_METRICS, "reward_ail", "reward_nail", "log_pi_ref", "reward_used",
              *SAC_METRICS))

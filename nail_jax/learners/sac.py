@@ -13,8 +13,8 @@ networks and the config and makes one update of all three.
   fixed (``SACConfig.fixed_alpha``).
 - Reference policy: the state holds an immutable snapshot ``pi_ref`` (``SACState.reference``),
   replaced only by :func:`take_snapshot`. SAC itself never reads it; an algorithm may add a
-  term of it to the soft value through the one hook ``soft_term(reference, alpha, obs, u)
-  -> [B]`` of :func:`make_sac`: it is added to ``min_j Q`` in the target (at ``s'``) and in
+  term of it to the soft value through the one hook ``soft_term(policy, reference, alpha,
+  obs, u) -> [B]`` of :func:`make_sac`: it is added to ``min_j Q`` in the target (at ``s'``) and in
   the actor loss (at ``s``), evaluated at the pre-tanh sample ``u`` of ``a = tanh(u)``.
   NAIL is the one algorithm that does (:mod:`nail_jax.algorithms.nail`).
 - Absorbing states (DAC): with ``make_sac(..., absorbing=True)`` the last observation
@@ -45,9 +45,10 @@ from nail_jax.normalization import RunningStatistics
 from nail_jax.policy import Policy, PolicySnapshot, make_policy
 from nail_jax.types import Transition
 
-SoftTerm = Callable[[PolicySnapshot, jax.Array, jax.Array, jax.Array], jax.Array]
-"""``soft_term(reference, alpha [], obs [B, O], u [B, A]) -> [B]``: added to the soft value
-(see the module docstring); ``u`` is the pre-tanh sample of the action ``tanh(u)``."""
+SoftTerm = Callable[[Policy, PolicySnapshot, jax.Array, jax.Array, jax.Array], jax.Array]
+"""``soft_term(policy, reference, alpha [], obs [B, O], u [B, A]) -> [B]``: added to the soft
+value (see the module docstring); ``policy`` is the learner's own :class:`Policy` (to score
+actions under ``reference``), ``u`` the pre-tanh sample of the action ``tanh(u)``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +160,7 @@ def critic_loss(q_params, state: SACState, alpha: jax.Array, batch: Transition,
     next_q = q_apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
     live = live_mask(batch.next_obs, absorbing)  # no soft terms in the absorbing state
     if soft_term is not None:
-        bonus = soft_term(state.reference, alpha, batch.next_obs, next_u)
+        bonus = soft_term(policy, state.reference, alpha, batch.next_obs, next_u)
         next_q = next_q + (live * bonus)[:, None]
     target = td_target(batch.reward, batch.discount, next_q, live * next_log_prob, alpha,
                        gamma, reward_scale)
@@ -177,7 +178,7 @@ def actor_loss(policy_params, state: SACState, alpha: jax.Array, obs: jax.Array,
     action, log_pi, u = policy.sample_pre_tanh(state.normalizer, policy_params, obs, key)
     q = jnp.min(q_apply(state.normalizer, state.q_params, obs, action), axis=-1)
     if soft_term is not None:
-        q = q + soft_term(state.reference, alpha, obs, u)
+        q = q + soft_term(policy, state.reference, alpha, obs, u)
     return live_mean(alpha * log_pi - q, live), jax.lax.stop_gradient(log_pi)
 
 

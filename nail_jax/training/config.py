@@ -14,7 +14,6 @@ import typing
 from typing import Any
 
 from nail_jax.algorithms import ALGORITHMS
-from nail_jax.algorithms.nail import MODES as NAIL_MODES
 from nail_jax.algorithms.nail import NAILConfig
 from nail_jax.learners.discriminator import DiscriminatorConfig
 from nail_jax.learners.rewards import REWARDS
@@ -204,7 +203,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
 
 
 def _check_algorithm_options(config: TrainConfig) -> None:
-    """An algorithm's own option group (``nail``) is set for it and for no other."""
+    """An algorithm's own option group (``nail``) is set for it and for no other, with values
+    its :attr:`~nail_jax.algorithms.base.Algorithm.check_options` accepts."""
     for algorithm in ALGORITHMS.values():
         if algorithm.options is None:
             continue
@@ -216,18 +216,11 @@ def _check_algorithm_options(config: TrainConfig) -> None:
                 f"own settings): drop them, or use --algo {algorithm.name}")
         if algorithm.name == config.algo and not isinstance(options, algorithm.options):
             raise ConfigError(f"algo {config.algo} needs its {algorithm.name}.* options")
-    nail = config.nail
-    if nail is None:
-        return
-    if nail.mode not in NAIL_MODES:
-        raise ConfigError(f"unknown nail.mode {nail.mode!r}; choose one of: "
-                          f"{', '.join(NAIL_MODES)}")
-    if nail.weight is not None and nail.mode != "soft_value":
-        raise ConfigError("nail.weight weighs the log pi_ref term of nail.mode=soft_value; "
-                          "nail.mode=reward puts eq. 8's unweighted log pi_ref in the reward: "
-                          "set nail.weight=none")
-    if nail.weight is not None and not (math.isfinite(nail.weight) and nail.weight >= 0):
-        raise ConfigError(f"nail.weight must be a finite number >= 0, got {nail.weight}")
+        if algorithm.name == config.algo:
+            try:
+                algorithm.check_options(options)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
 
 
 def _check_learner_values(config: TrainConfig) -> None:

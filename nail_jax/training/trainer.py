@@ -37,7 +37,7 @@ from nail_jax.learners.bc import BCBatch, BCState, make_bc
 from nail_jax.learners.discriminator import DiscriminatorState, make_discriminator
 from nail_jax.learners.sac import SACState, make_sac, take_snapshot
 from nail_jax.normalization import init_statistics, update_statistics
-from nail_jax.policy import PolicySnapshot, make_policy
+from nail_jax.policy import PolicySnapshot
 from nail_jax.replay import ReplayState, make_replay_buffer
 from nail_jax.training.config import TrainConfig, validate_config
 from nail_jax.types import DiscriminatorBatch, Transition
@@ -145,9 +145,8 @@ def make_trainer(config: TrainConfig, run_demos: RunDemos | None = None,
                      else float("nan"))
     run_episodes = make_episode_runner(env, config.num_eval_episodes, config.episode_length,
                                        config.absorbing)
-    policy = make_policy(obs_size, action_size, config.sac.hidden_sizes)
     sac = make_sac(obs_size, action_size, config.sac, absorbing=config.absorbing,
-                   soft_term=algorithm.make_soft_term(config, policy))
+                   soft_term=algorithm.make_soft_term(config))
     disc = make_discriminator(obs_size, action_size, config.disc)
     # an algorithm without env steps needs no buffer: a minimal one keeps checkpoints small.
     buffer = make_replay_buffer(
