@@ -10,6 +10,7 @@ from nail_jax.algorithms import ALGORITHMS, Algorithm
 from nail_jax.algorithms.nail import NAILConfig, nail_reward
 from nail_jax.data.experts import ExpertPolicy, load_expert
 from nail_jax.distributions import (
+    tanh_gaussian_kl,
     tanh_gaussian_log_prob,
     tanh_gaussian_log_prob_pre_tanh,
     tanh_gaussian_mode,
@@ -123,6 +124,7 @@ __all__ = [
     "make_sac",
     "nail_reward",
     "normalize",
+    "tanh_gaussian_kl",
     "tanh_gaussian_log_prob",
     "tanh_gaussian_log_prob_pre_tanh",
     "tanh_gaussian_mode",

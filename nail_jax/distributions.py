@@ -93,3 +93,24 @@ def tanh_gaussian_log_prob(
 def tanh_gaussian_mode(mean: jax.Array) -> jax.Array:
     """The deterministic action ``tanh(mean)`` used for evaluation."""
     return jnp.tanh(mean)
+
+
+def tanh_gaussian_kl(mean_p: jax.Array, log_std_p: jax.Array, mean_q: jax.Array,
+                     log_std_q: jax.Array) -> jax.Array:
+    """``KL(p || q)`` of two tanh-squashed diagonal Gaussians, in closed form; returns ``[...]``.
+
+    ``tanh`` is a bijection, so the KL of the squashed distributions equals that of their
+    pre-tanh Gaussians ``N(mean_p, std_p^2)`` and ``N(mean_q, std_q^2)`` (the Jacobians cancel
+    in the log-ratio):
+
+        KL = sum_i [ log std_q,i - log std_p,i + (std_p,i^2 + (mean_p,i - mean_q,i)^2)
+                     / (2 std_q,i^2) - 1/2 ].
+
+    It is ``E_{a ~ p}[log p(a) - log q(a)]``, the expectation of the single-sample estimate,
+    without its variance. All four inputs are ``[..., A]``.
+    """
+    for name, x in (("log_std_p", log_std_p), ("mean_q", mean_q), ("log_std_q", log_std_q)):
+        check_shape(x, mean_p.shape, name)
+    var_ratio = jnp.exp(2.0 * (log_std_p - log_std_q))
+    mahalanobis = ((mean_p - mean_q) * jnp.exp(-log_std_q)) ** 2
+    return 0.5 * jnp.sum(var_ratio + mahalanobis - 1.0 - 2.0 * (log_std_p - log_std_q), axis=-1)

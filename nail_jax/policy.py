@@ -17,6 +17,7 @@ import flax.struct
 import jax
 
 from nail_jax.distributions import (
+    tanh_gaussian_kl,
     tanh_gaussian_log_prob,
     tanh_gaussian_log_prob_pre_tanh,
     tanh_gaussian_mode,
@@ -56,6 +57,9 @@ class Policy:
       log_prob: ``(normalizer, params, obs, action [..., A]) -> [...]``.
       log_prob_pre_tanh: ``(normalizer, params, obs, u [..., A]) -> [...]``, the density of
         ``tanh(u)``, exact also where ``tanh(u)`` rounds to 1.
+      kl: ``(normalizer, params, other: PolicySnapshot, obs) -> [...]``, the closed-form
+        ``KL(pi(.|s) || other(.|s))`` of this policy (differentiable in ``params``) from
+        ``other`` at each state (:func:`~nail_jax.distributions.tanh_gaussian_kl`).
       act: ``(snapshot: PolicySnapshot, obs, key=None) -> action [..., A]``: a sample, or with
         ``key=None`` the deterministic ``tanh(mean)``.
     """
@@ -66,6 +70,7 @@ class Policy:
     mode: Callable[..., jax.Array]
     log_prob: Callable[..., jax.Array]
     log_prob_pre_tanh: Callable[..., jax.Array]
+    kl: Callable[..., jax.Array]
     act: Callable[..., jax.Array]
 
 
@@ -91,9 +96,14 @@ def make_policy(obs_size: int, action_size: int,
     log_prob = of_distribution(tanh_gaussian_log_prob)
     log_prob_pre_tanh = of_distribution(tanh_gaussian_log_prob_pre_tanh)
 
+    def kl(normalizer, params, other: PolicySnapshot, obs: jax.Array) -> jax.Array:
+        mean, log_std = network.apply(normalizer, params, obs)
+        other_mean, other_log_std = network.apply(other.normalizer, other.params, obs)
+        return tanh_gaussian_kl(mean, log_std, other_mean, other_log_std)
+
     def act(snapshot: PolicySnapshot, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
         if key is None:
             return mode(snapshot.normalizer, snapshot.params, obs)
         return sample(snapshot.normalizer, snapshot.params, obs, key)[0]
 
-    return Policy(network, sample, sample_pre_tanh, mode, log_prob, log_prob_pre_tanh, act)
+    return Policy(network, sample, sample_pre_tanh, mode, log_prob, log_prob_pre_tanh, kl, act)

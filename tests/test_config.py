@@ -45,7 +45,8 @@ def test_every_table_names_every_key_once_and_nothing_else():
         assert len(keys) == len(config_keys(algo))
         # nail.* belongs to NAIL's tables alone
         assert {k for k in keys if k.startswith("nail.")} == (
-            {"nail.mode", "nail.weight"} if algo == "nail" else set())
+            {"nail.mode", "nail.weight", "nail.kl", "nail.kl_target",
+             "nail.weight_learning_rate"} if algo == "nail" else set())
     for preset, tables in PRESETS.items():
         assert set(tables) == set(ALGOS), preset
         for algo, table in tables.items():

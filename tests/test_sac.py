@@ -223,9 +223,10 @@ def test_losses_are_pure_functions_a_test_can_call_alone():
     np.testing.assert_allclose(c_loss, metrics["critic_loss"], rtol=LOSS_RTOL)
     np.testing.assert_allclose(c_metrics["target_mean"], metrics["target_mean"], rtol=1e-5)
     # the actor step sees the critic after its step, as in the update
-    a_loss, log_pi = actor_loss(state.policy_params, state.replace(q_params=new_state.q_params),
-                                alpha, batch.obs, jnp.ones(32), k_actor, policy=sac.policy,
-                                q_apply=sac.q_network.apply)
+    a_loss, (log_pi, stat) = actor_loss(
+        state.policy_params, state.replace(q_params=new_state.q_params), alpha, batch.obs,
+        jnp.ones(32), k_actor, policy=sac.policy, q_apply=sac.q_network.apply)
+    assert stat is None  # no soft term, no statistics of one
     np.testing.assert_allclose(a_loss, metrics["actor_loss"], rtol=LOSS_RTOL)
     np.testing.assert_allclose(-jnp.mean(log_pi), metrics["entropy"], rtol=1e-5)
     loss, _ = alpha_loss(jnp.log(0.5), jnp.array([-1.0, 2.0, 0.5]), jnp.array([1.0, 0.0, 1.0]),

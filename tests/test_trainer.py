@@ -263,8 +263,22 @@ def test_bad_configs_are_reported():
         make_config("ail", "point_mass", {"nail.weight": "1"})
     with pytest.raises(ConfigError, match="nail.weight must be a finite number >= 0"):
         make_config("nail", "point_mass", {"nail.weight": "-1"})
-    with pytest.raises(ConfigError, match="nail.weight weighs .* set nail.weight=none"):
+    with pytest.raises(ConfigError, match="nail.weight belongs to nail.mode=soft_value; .* "
+                                          "set nail.weight=none"):
         make_config("nail", "point_mass", {"nail.mode": "reward", "nail.weight": "0.1"})
+    with pytest.raises(ConfigError, match="nail.kl belongs to .* set nail.kl=sample"):
+        make_config("nail", "point_mass", {"nail.mode": "reward", "nail.weight": "none",
+                                           "nail.kl": "analytic"})
+    with pytest.raises(ConfigError, match="unknown nail.kl 'exact'; choose one of: sample, "
+                                          "analytic"):
+        make_config("nail", "point_mass", {"nail.kl": "exact"})
+    with pytest.raises(ConfigError, match="nail.kl_target must be a number > 0"):
+        make_config("nail", "point_mass", {"nail.weight": "0.1", "nail.kl_target": "0"})
+    with pytest.raises(ConfigError, match="nail.kl_target learns w from its initial value "
+                                          "nail.weight: set nail.weight"):
+        make_config("nail", "point_mass", {"nail.kl_target": "0.1"})  # the preset's w = alpha
+    with pytest.raises(ConfigError, match="nail.weight_learning_rate must be a number > 0"):
+        make_config("nail", "point_mass", {"nail.weight_learning_rate": "-1"})
     with pytest.raises(ConfigError, match="unknown nail.mode 'kl'; choose one of: soft_value"):
         make_config("nail", "point_mass", {"nail.mode": "kl"})
     with pytest.raises(ConfigError, match="sac.kl_weight is now nail.weight"):

@@ -13,10 +13,11 @@ networks and the config and makes one update of all three.
   fixed (``SACConfig.fixed_alpha``).
 - Reference policy: the state holds an immutable snapshot ``pi_ref`` (``SACState.reference``),
   replaced only by :func:`take_snapshot`. SAC itself never reads it; an algorithm may add a
-  term of it to the soft value through the one hook ``soft_term(policy, reference, alpha,
-  obs, u) -> [B]`` of :func:`make_sac`: it is added to ``min_j Q`` in the target (at ``s'``) and in
-  the actor loss (at ``s``), evaluated at the pre-tanh sample ``u`` of ``a = tanh(u)``.
-  NAIL is the one algorithm that does (:mod:`nail_jax.algorithms.nail`).
+  term of it to the soft value through the one hook :class:`SoftTerm` of :func:`make_sac`: its
+  ``value`` is added to ``min_j Q`` in the target (at ``s'``) and in the actor loss (at ``s``),
+  evaluated at the pre-tanh sample ``u`` of ``a = tanh(u)``; its learned state (if any) is
+  ``SACState.soft``, stepped after each actor step. NAIL is the one algorithm that uses it
+  (:mod:`nail_jax.algorithms.nail`).
 - Absorbing states (DAC): with ``make_sac(..., absorbing=True)`` the last observation
   feature flags the absorbing state that follows a termination. No action is taken there
   in the real task, so no soft term is earned or paid there: the target's soft terms are
@@ -45,10 +46,29 @@ from nail_jax.normalization import RunningStatistics
 from nail_jax.policy import Policy, PolicySnapshot, make_policy
 from nail_jax.types import Transition
 
-SoftTerm = Callable[[Policy, PolicySnapshot, jax.Array, jax.Array, jax.Array], jax.Array]
-"""``soft_term(policy, reference, alpha [], obs [B, O], u [B, A]) -> [B]``: added to the soft
-value (see the module docstring); ``policy`` is the learner's own :class:`Policy` (to score
-actions under ``reference``), ``u`` the pre-tanh sample of the action ``tanh(u)``."""
+
+@dataclasses.dataclass(frozen=True)
+class SoftTerm:
+    """What an algorithm adds to SAC's soft value, and what it learns for it.
+
+    Attributes:
+      value: ``value(soft, policy, current, reference, alpha [], obs [B, O], u [B, A],
+        log_pi [B]) -> (term [B], stat [B])``: ``term`` is added to ``min_j Q`` at
+        ``(s, a = tanh(u))``; ``current`` is the :class:`~nail_jax.policy.PolicySnapshot`
+        being trained (the actor differentiates through its params), ``log_pi`` its
+        log-density of the action, ``policy`` the learner's :class:`Policy` (to score
+        actions under either snapshot), ``soft`` the term's learned state. ``stat`` is a
+        per-state statistic (gradients stopped) that ``update`` reads.
+      init: ``() -> soft``, the term's learned state at the start (``None``: it learns
+        nothing; the state then holds no arrays for it).
+      update: ``update(soft, stat [B], live [B]) -> (soft, metrics)``: run once per SAC
+        update, after the actor step, on the actor batch's ``stat`` (``live`` weighs out the
+        absorbing state); ``metrics`` are scalars, logged with SAC's.
+    """
+
+    value: Callable[..., tuple[jax.Array, jax.Array]]
+    init: Callable[[], Any] = lambda: None
+    update: Callable[..., tuple[Any, dict]] = lambda soft, stat, live: (soft, {})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +114,8 @@ class SACState:
       reference: ``pi_ref``, a :class:`~nail_jax.policy.PolicySnapshot`; never changed by
         ``update``.
       steps: ``[]`` int32 number of updates done.
+      soft: the learned state of the algorithm's :class:`SoftTerm` (``None`` without one or
+        when it learns nothing).
     """
 
     policy_params: Any
@@ -106,6 +128,7 @@ class SACState:
     normalizer: RunningStatistics | None
     reference: PolicySnapshot
     steps: jax.Array
+    soft: Any = None
 
 
 def take_snapshot(state: SACState) -> SACState:
@@ -160,7 +183,9 @@ def critic_loss(q_params, state: SACState, alpha: jax.Array, batch: Transition,
     next_q = q_apply(state.normalizer, state.target_q_params, batch.next_obs, next_action)
     live = live_mask(batch.next_obs, absorbing)  # no soft terms in the absorbing state
     if soft_term is not None:
-        bonus = soft_term(policy, state.reference, alpha, batch.next_obs, next_u)
+        current = PolicySnapshot(state.normalizer, state.policy_params)
+        bonus, _ = soft_term.value(state.soft, policy, current, state.reference, alpha,
+                                   batch.next_obs, next_u, next_log_prob)
         next_q = next_q + (live * bonus)[:, None]
     target = td_target(batch.reward, batch.discount, next_q, live * next_log_prob, alpha,
                        gamma, reward_scale)
@@ -171,15 +196,21 @@ def critic_loss(q_params, state: SACState, alpha: jax.Array, batch: Transition,
 
 def actor_loss(policy_params, state: SACState, alpha: jax.Array, obs: jax.Array,
                live: jax.Array, key: jax.Array, *, policy: Policy, q_apply: Callable,
-               soft_term: SoftTerm | None = None) -> tuple[jax.Array, jax.Array]:
-    """``(loss [], log_pi [B])``: ``E[alpha log pi(a|s) - min_j Q_j(s, a) - soft_term]`` over
-    the live rows of ``obs [B, O]`` (``live [B]``), ``a ~ pi(.|s)`` reparameterised;
-    ``log_pi`` (gradients stopped) feeds :func:`alpha_loss`."""
+               soft_term: SoftTerm | None = None) -> tuple[jax.Array, tuple]:
+    """``(loss [], (log_pi [B], stat [B] or None))``: ``E[alpha log pi(a|s) - min_j Q_j(s, a)
+    - term]`` over the live rows of ``obs [B, O]`` (``live [B]``), ``a ~ pi(.|s)``
+    reparameterised, ``term, stat`` of ``soft_term.value``; ``log_pi`` (gradients stopped)
+    feeds :func:`alpha_loss`, ``stat`` the soft term's update."""
     action, log_pi, u = policy.sample_pre_tanh(state.normalizer, policy_params, obs, key)
     q = jnp.min(q_apply(state.normalizer, state.q_params, obs, action), axis=-1)
+    stat = None
     if soft_term is not None:
-        q = q + soft_term(policy, state.reference, alpha, obs, u)
-    return live_mean(alpha * log_pi - q, live), jax.lax.stop_gradient(log_pi)
+        current = PolicySnapshot(state.normalizer, policy_params)
+        term, stat = soft_term.value(state.soft, policy, current, state.reference, alpha, obs,
+                                     u, log_pi)
+        q = q + term
+        stat = jax.lax.stop_gradient(stat)
+    return live_mean(alpha * log_pi - q, live), (jax.lax.stop_gradient(log_pi), stat)
 
 
 def alpha_loss(log_alpha: jax.Array, log_pi: jax.Array, live: jax.Array, *,
@@ -223,7 +254,8 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
     module docstring; NAIL's is :func:`nail_jax.algorithms.nail.make_soft_term`).
 
     Metrics of ``update``: ``critic_loss``, ``actor_loss``, ``alpha_loss``, ``alpha``,
-    ``entropy`` (``-mean log pi`` over live states), ``q_mean``, ``target_mean``.
+    ``entropy`` (``-mean log pi`` over live states), ``q_mean``, ``target_mean``, and those
+    of ``soft_term.update``.
     """
     policy = make_policy(obs_size, action_size, config.hidden_sizes)
     q_net = make_q_network(obs_size, action_size, config.hidden_sizes, config.n_critics)
@@ -251,6 +283,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
             normalizer=normalizer,
             reference=PolicySnapshot(normalizer, policy_params),
             steps=jnp.zeros((), jnp.int32),
+            soft=None if soft_term is None else soft_term.init(),
         )
 
     critic_step = make_gradient_step(
@@ -278,7 +311,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         )
         state = state.replace(q_params=q_params, q_opt_state=q_opt_state)
         live = live_mask(batch.obs, absorbing)
-        policy_params, policy_opt_state, a_loss, log_pi = actor_step(
+        policy_params, policy_opt_state, a_loss, (log_pi, stat) = actor_step(
             state.policy_params, state.policy_opt_state, state, alpha, batch.obs, live, k_actor
         )
         if config.fixed_alpha is None:
@@ -288,6 +321,9 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
         else:
             log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
             t_loss = jnp.zeros(())
+        soft, soft_metrics = state.soft, {}
+        if soft_term is not None:
+            soft, soft_metrics = soft_term.update(state.soft, stat, live)
         target_q_params = optax.incremental_update(q_params, state.target_q_params, config.tau)
         new_state = state.replace(
             policy_params=policy_params,
@@ -296,6 +332,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
             log_alpha=log_alpha,
             alpha_opt_state=alpha_opt_state,
             steps=state.steps + 1,
+            soft=soft,
         )
         metrics = {
             "critic_loss": c_loss,
@@ -304,6 +341,7 @@ def make_sac(obs_size: int, action_size: int, config: SACConfig = SACConfig(),
             "alpha": alpha,
             "entropy": -live_mean(log_pi, live),
             **q_metrics,
+            **soft_metrics,
         }
         return new_state, metrics
 

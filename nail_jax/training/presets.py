@@ -36,13 +36,17 @@ def _objective(algo: str, fixed_alpha: float | None = None,
             **{f"nail.{k}": v for k, v in nail.items()}}
 
 
+# How NAIL's KL to pi_ref enters: its single-sample estimate at a constant weight.
+_NAIL_KL: Table = {"kl": "sample", "kl_target": None, "weight_learning_rate": 1e-4}
+
+
 def _nail_weighted(weight: float) -> Table:
     """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``."""
-    return _objective("nail", mode="soft_value", weight=weight)
+    return _objective("nail", mode="soft_value", weight=weight, **_NAIL_KL)
 
 
 # the note's bound: w = alpha = 1
-_NAIL_BOUND = _objective("nail", fixed_alpha=1.0, mode="soft_value", weight=None)
+_NAIL_BOUND = _objective("nail", fixed_alpha=1.0, mode="soft_value", weight=None, **_NAIL_KL)
 _AIL = _objective("ail")
 _BC = _objective("bc")  # behavioural cloning: as many policy updates as AIL/NAIL make
 _RL = _objective("rl")

@@ -75,7 +75,13 @@ EVALUATION_METRICS = ("eval_return", "eval_return_std", "eval_length", "score")
 # actor, temperature), as name prefixes: of several non-finite metrics, the first in this
 # order is the nearest to the cause (a nan critic makes a nan actor loss in the same step).
 METRIC_FLOW = ("bc_", "disc_", "reward_", "log_pi_ref", "critic_loss", "q_mean", "target_mean",
-               "actor_loss", "entropy", "alpha")
+               "actor_loss", "entropy", "nail_", "alpha")
+
+
+def reduce_metrics(metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """``{name: [N] values} -> {name: []}``: the largest of a metric named ``*_max``, the mean
+    of every other (over an iteration's SAC updates, over an epoch's iterations)."""
+    return {k: jnp.max(v) if k.endswith("_max") else jnp.mean(v) for k, v in metrics.items()}
 
 
 def learner_health(state: TrainState) -> dict[str, jax.Array]:
@@ -219,7 +225,7 @@ def make_trainer(config: TrainConfig, run_demos: RunDemos | None = None,
         batches = jax.tree.map(lambda x: x.reshape(n_sac, batch, *x.shape[1:]), flat)
         sac_state, metrics = jax.lax.scan(lambda s, inputs: sac.update(s, *inputs), sac_state,
                                           (batches, jax.random.split(key, n_sac)))
-        return sac_state, {k: jnp.mean(v) for k, v in metrics.items()}
+        return sac_state, reduce_metrics(metrics)
 
     iteration = algorithm.make_iteration(Parts(
         config=config, sac=sac, disc=disc, step_envs=step_envs, sample_replay=sample_replay,
@@ -282,7 +288,7 @@ def make_trainer(config: TrainConfig, run_demos: RunDemos | None = None,
         returns, lengths = jax.lax.cond(evaluate, evaluation, no_evaluation,
                                         state.sac.reference, k_eval)
         eval_return = jnp.mean(returns)
-        metrics = {k: jnp.mean(v) for k, v in it_metrics.items()}
+        metrics = reduce_metrics(it_metrics)
         metrics.update({
             "env_steps": state.env_steps,
             "epoch": state.epoch,
