@@ -85,6 +85,8 @@ def _run(config, monkeypatch):
 
 
 ALGOS = {"ail": {}, "nail": {}, "nail_literal": {"nail.mode": "reward", "nail.weight": "none"},
+         "nail_trust_region": {"nail.kl": "analytic", "nail.weight": "0.3",
+                               "nail.kl_target": "0.02", "nail.weight_learning_rate": "0.01"},
          "ail_fairl_state_only": {"reward": "fairl", "disc.state_only": True}}
 
 
@@ -216,7 +218,15 @@ def _expected_targets(config, sac, state, batch, key):
         ref = state.reference
         r_mean, r_log_std = sac.policy_network.apply(ref.normalizer, ref.params, batch.next_obs)
         w = alpha if config.nail.weight is None else config.nail.weight
-        soft = soft + w * tanh_gaussian_log_prob_pre_tanh(r_mean, r_log_std, u)
+        if config.nail.kl_target is not None:  # the learned w of the state
+            w = np.asarray(state.soft.weight)
+        if config.nail.kl == "analytic":  # w log pi - w KL(pi || pi_ref), KL by hand
+            var, r_var = np.exp(2.0 * log_std), np.exp(2.0 * r_log_std)
+            kl = 0.5 * np.sum(np.log(r_var / var) + (var + (mean - r_mean) ** 2) / r_var - 1.0,
+                              -1)
+            soft = soft + w * log_pi - w * kl
+        else:
+            soft = soft + w * tanh_gaussian_log_prob_pre_tanh(r_mean, r_log_std, u)
     live = 1.0 - _flag(batch.next_obs)
     gamma = config.sac.discount
     masked = batch.reward + gamma * batch.discount * (next_q + live * soft)
@@ -237,6 +247,34 @@ def test_td_targets_drop_soft_terms_where_next_state_is_absorbing(run):
         # Not vacuous: keeping the soft terms there would change those targets.
         assert np.all(np.abs(unmasked - masked)[rows] > 1e-3)
     assert absorbing_rows > 0
+
+
+def test_the_trust_region_weight_takes_one_dual_step_per_update(run):
+    """With ``nail.kl_target``: between consecutive SAC updates ``w`` becomes
+    ``max(0, w - lr (1 - KL / eps))``, ``KL`` the closed-form ``KL(pi || pi_ref)`` averaged
+    over the live states of the update's batch, under the params before its actor step; it
+    is carried across epoch ends (the snapshot swap leaves it). Row by row over the run."""
+    algo, config, _, _, state, records = run
+    if algo != "nail_trust_region":
+        pytest.skip("only the trust region learns w")
+    nail = config.nail
+    sac = make_sac(5, 2, config.sac, absorbing=True)
+    weights = [float(s.soft.weight) for s, _, _ in records.sac] + [float(state.sac.soft.weight)]
+    assert weights[0] == pytest.approx(0.3)
+    rose = fell = 0
+    for i, (s, batch, _) in enumerate(records.sac):
+        mean, log_std = sac.policy_network.apply(s.normalizer, s.policy_params, batch.obs)
+        ref = s.reference
+        r_mean, r_log_std = sac.policy_network.apply(ref.normalizer, ref.params, batch.obs)
+        var, r_var = np.exp(2.0 * log_std), np.exp(2.0 * r_log_std)
+        kl = 0.5 * np.sum(np.log(r_var / var) + (var + (mean - r_mean) ** 2) / r_var - 1.0, -1)
+        live = 1.0 - _flag(batch.obs)
+        kl = np.sum(live * kl) / max(live.sum(), 1.0)
+        want = max(weights[i] - nail.weight_learning_rate * (1.0 - kl / nail.kl_target), 0.0)
+        np.testing.assert_allclose(weights[i + 1], want, rtol=1e-4, atol=1e-7, err_msg=str(i))
+        rose += kl > nail.kl_target
+        fell += kl < nail.kl_target
+    assert rose > 0 and fell > 0  # both directions were exercised
 
 
 def test_sac_trains_on_the_relabelled_rewards(run):

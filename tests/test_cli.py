@@ -64,12 +64,18 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     assert "--max-steps must be positive" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("algo", ["nail", "bc"])
-def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path, algo):
+# NAIL's trust region: its learned weight (SACState.soft) is checkpointed and resumed.
+TRUST_REGION = ("--set", "nail.kl=analytic", "--set", "nail.weight=0.3", "--set",
+                "nail.kl_target=0.02", "--set", "nail.weight_learning_rate=0.01")
+
+
+@pytest.mark.parametrize("algo, extra", [("nail", ()), ("bc", ()), ("nail", TRUST_REGION)],
+                         ids=["nail", "bc", "nail_trust_region"])
+def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path, algo, extra):
     full, part = tmp_path / "full", tmp_path / "part"
-    assert _train(full, "--steps", STEPS_4, "--algo", algo) == 0
+    assert _train(full, "--steps", STEPS_4, "--algo", algo, *extra) == 0
     assert _train(part, "--steps", STEPS_2, "--checkpoint-every", "2",
-                  "--keep-checkpoints", "3", "--algo", algo) == 0
+                  "--keep-checkpoints", "3", "--algo", algo, *extra) == 0
     assert cli.main(["train", "--resume", str(part), "--steps", STEPS_4, "--no-progress"]) == 0
     assert _strip_times(read_metrics(part)) == _strip_times(read_metrics(full))
     assert len(read_metrics(full)) == 4
@@ -77,6 +83,9 @@ def test_resume_gives_the_uninterrupted_metrics_bit_for_bit(tmp_path, algo):
     assert sorted(int(p.name) for p in (part / "checkpoints").iterdir()) == [2, 4]
     saved = json.loads((part / "config.json").read_text())
     assert (saved["checkpoint_every"], saved["keep_checkpoints"]) == (2, 3)
+    if extra:  # the weight moved, epoch by epoch, the same way in both
+        weights = [r["nail_weight"] for r in read_metrics(part)]
+        assert len(set(weights)) == 4 and weights[0] != 0.3, weights
 
 
 def test_eval_every_logs_null_scores_between_evaluations(tmp_path):

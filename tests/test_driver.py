@@ -102,3 +102,30 @@ def test_progress_on_a_terminal_is_a_live_bar():
     out = stream.getvalue()
     assert "epoch" in out and "4/4" in out and "score 0.75" in out and "eta" in out, out
     assert Progress(4, stream=_Stream(tty=True), enabled=False).live is None
+
+
+def test_a_checkpoint_written_before_sac_state_had_its_soft_field_restores(tmp_path):
+    """Runs checkpointed before SACState gained ``soft`` (2026-12-07) resume: their layout is
+    restored and read as ``soft=None``; a run whose soft term learns (NAIL's trust region)
+    cannot take such a checkpoint and says so in one line."""
+    import chex
+    import jax
+    import pytest
+
+    from nail_jax import NAILConfig, SACConfig, make_sac
+    from nail_jax.algorithms.nail import make_soft_term
+    from nail_jax.running import checkpoint as ckpt
+
+    state = make_sac(4, 2, SACConfig(hidden_sizes=(8,))).init(jax.random.PRNGKey(0))
+    old = ckpt._before_soft({"sac": state})
+    assert "soft" not in type(old["sac"]).__dataclass_fields__
+    manager = ckpt.make_manager(tmp_path, keep=2)
+    ckpt.save(manager, 1, old, {"num_seeds": 1})
+    manager.close()
+    epoch, restored, meta = ckpt.restore(tmp_path, {"sac": state})
+    assert (epoch, meta) == (1, {"num_seeds": 1}) and restored["sac"].soft is None
+    chex.assert_trees_all_equal(restored, {"sac": state})
+    learning = make_sac(4, 2, SACConfig(hidden_sizes=(8,)), soft_term=make_soft_term(
+        NAILConfig(weight=0.1, kl="analytic", kl_target=0.05))).init(jax.random.PRNGKey(0))
+    with pytest.raises(ckpt.CheckpointError, match="does not match this run or is corrupt"):
+        ckpt.restore(tmp_path, {"sac": learning})

@@ -141,6 +141,116 @@ def test_absorbing_states_earn_no_soft_terms():
     np.testing.assert_allclose(metrics["alpha_loss"], want_alpha, rtol=1e-4)
 
 
+def _np_kl(snapshot_p, snapshot_q, net, obs):
+    """KL(p || q) of the two policies' pre-tanh Gaussians at ``obs``, in float64 by hand."""
+    (mp, sp), (mq, sq) = (
+        (np.asarray(x, np.float64) for x in net.apply(s.normalizer, s.params, obs))
+        for s in (snapshot_p, snapshot_q))
+    vp, vq = np.exp(2 * sp), np.exp(2 * sq)
+    return 0.5 * np.sum(np.log(vq / vp) + (vp + (mp - mq) ** 2) / vq - 1.0, -1)
+
+
+def _nail_sac(nail, absorbing=False, **sac_config):
+    cfg = SACConfig(hidden_sizes=(32, 32), **sac_config)
+    obs = 5 if absorbing else 4
+    sac = make_sac(obs, 2, cfg, absorbing=absorbing, soft_term=make_soft_term(nail))
+    state = sac.init(jax.random.PRNGKey(0))
+    other = make_sac(obs, 2, cfg).init(jax.random.PRNGKey(7))
+    return sac, state.replace(reference=state.reference.replace(params=other.policy_params))
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_closed_form_kl_term_in_target_and_actor(learned):
+    """``nail.kl=analytic``: target ``r + g d (min Q' - (alpha - w) log pi(a'|s') -
+    w KL(pi(.|s') || pi_ref(.|s')))``, actor loss ``E[(alpha - w) log pi - min Q + w KL]``,
+    KL in closed form, by hand; with ``kl_target`` the same at the learned ``w`` of the
+    state (here 0.2, not the config's 0.05)."""
+    nail = NAILConfig(weight=0.05, kl="analytic", kl_target=0.1 if learned else None)
+    sac, state = _nail_sac(nail, init_alpha=0.3)
+    w = 0.05
+    if learned:
+        w = 0.2
+        state = state.replace(soft=state.soft.replace(weight=jnp.asarray(w)))
+    batch, key = _batch(jax.random.PRNGKey(1)), jax.random.PRNGKey(2)
+    new_state, metrics = jax.jit(sac.update)(state, batch, key)
+    k_critic, k_actor = jax.random.split(key)
+    current = take_snapshot(state).reference
+    a2, lp2 = sac.sample_action(None, state.policy_params, batch.next_obs, k_critic)
+    nq = sac.q_network.apply(None, state.target_q_params, batch.next_obs, a2)
+    kl_next = _np_kl(current, state.reference, sac.policy_network, batch.next_obs)
+    y = batch.reward + 0.99 * batch.discount * (
+        np.asarray(nq).min(-1) - (0.3 - w) * np.asarray(lp2) - w * kl_next)
+    q = sac.q_network.apply(None, state.q_params, batch.obs, batch.action)
+    want = 0.5 * np.mean(np.sum((np.asarray(q) - y[:, None]) ** 2, -1))
+    np.testing.assert_allclose(metrics["critic_loss"], want, rtol=LOSS_RTOL)
+    a, lp = sac.sample_action(None, state.policy_params, batch.obs, k_actor)
+    q_pi = sac.q_network.apply(None, new_state.q_params, batch.obs, a).min(-1)
+    kl = _np_kl(current, state.reference, sac.policy_network, batch.obs)
+    actor = (0.3 - w) * np.asarray(lp) - np.asarray(q_pi) + w * kl
+    np.testing.assert_allclose(metrics["actor_loss"], actor.mean(), rtol=1e-4)
+    np.testing.assert_allclose(metrics["nail_kl"], kl.mean(), rtol=1e-5)
+    np.testing.assert_allclose(metrics["nail_weight"], w, rtol=1e-6)
+    # the dual step, by hand: max(0, w - lr (1 - KL / eps))
+    if learned:
+        step = w - 1e-4 * (1.0 - kl.mean() / 0.1)
+        np.testing.assert_allclose(new_state.soft.weight, max(step, 0.0), rtol=1e-6)
+    else:
+        assert new_state.soft is None
+
+
+def test_kl_forms_train_the_same_expectation():
+    """The single-sample term ``w log pi_ref(a|s)`` and the closed form ``w log pi(a|s) - w KL``
+    differ by ``w (log pi - log pi_ref - KL)``, whose mean over actions is 0: their actor
+    losses agree in expectation (over 2,000 sampled actions per state) though not per sample."""
+    sample_term = make_soft_term(NAILConfig(weight=0.5, kl="sample"))
+    analytic_term = make_soft_term(NAILConfig(weight=0.5, kl="analytic"))
+    sac, state = _nail_sac(NAILConfig(weight=0.5))
+    obs = jnp.tile(_batch(jax.random.PRNGKey(1)).obs[:4], (2000, 1))
+    current = take_snapshot(state).reference
+    _, log_pi, u = sac.policy.sample_pre_tanh(None, state.policy_params, obs,
+                                              jax.random.PRNGKey(3))
+    alpha = jnp.asarray(0.3)
+    values = [np.asarray(t.value(None, sac.policy, current, state.reference, alpha, obs, u,
+                                 log_pi)[0], np.float64).reshape(2000, 4)
+              for t in (sample_term, analytic_term)]
+    diff = values[0] - values[1]
+    se = diff.std(0, ddof=1) / np.sqrt(2000)
+    assert np.all(np.abs(diff.mean(0)) < 4 * se), (diff.mean(0), se)
+    assert np.all(diff.std(0) > 0.01)  # per sample they differ
+    # and the closed form has less variance across actions (the estimator's point)
+    assert np.all(values[1].std(0) < values[0].std(0))
+
+
+def test_dual_step_raises_the_weight_above_the_target_lowers_it_below_and_stops_at_zero():
+    from nail_jax.algorithms.nail import dual_step
+    w = jnp.asarray(0.5)
+    np.testing.assert_allclose(dual_step(w, jnp.asarray(0.2), 0.1, 0.01), 0.51, rtol=1e-6)
+    np.testing.assert_allclose(dual_step(w, jnp.asarray(0.05), 0.1, 0.01), 0.495, rtol=1e-6)
+    np.testing.assert_allclose(dual_step(w, jnp.asarray(0.1), 0.1, 0.01), 0.5, rtol=1e-6)
+    assert float(dual_step(jnp.asarray(0.001), jnp.asarray(0.0), 0.1, 0.01)) == 0.0
+    # KLs whose mean is the target leave w where it was (no clipping on the way)
+    for kl in (0.0, 0.3, 0.05, 0.05):
+        w = dual_step(w, jnp.asarray(kl), 0.1, 0.01)
+    np.testing.assert_allclose(w, 0.5, rtol=1e-5)
+
+
+def test_trust_region_update_jit_equals_nojit_and_vmap_equals_separate_seeds():
+    nail = NAILConfig(weight=0.05, kl="analytic", kl_target=0.01, weight_learning_rate=1e-2)
+    sac, state = _nail_sac(nail)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    batch = _batch(jax.random.PRNGKey(1))
+    s1, m1 = sac.update(state, batch, keys[0])
+    s2, m2 = jax.jit(sac.update)(state, batch, keys[0])
+    chex.assert_trees_all_close((s1, m1), (s2, m2), rtol=1e-5, atol=1e-6)
+    assert float(s1.soft.weight) != 0.05  # it moved
+    states = jax.tree.map(lambda x: jnp.stack([x] * 3), state)
+    vs, vm = jax.jit(jax.vmap(sac.update, in_axes=(0, None, 0)))(states, batch, keys)
+    for i in range(3):
+        s, m = jax.jit(sac.update)(state, batch, keys[i])
+        chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], (vs, vm)), (s, m),
+                                    rtol=1e-5, atol=1e-6)
+
+
 def test_update_jit_equals_nojit_and_targets_move_by_tau():
     sac = make_sac(4, 2, SMALL)
     state = sac.init(jax.random.PRNGKey(0))

@@ -501,3 +501,16 @@ def test_without_observation_normalisation_nothing_is_normalised(monkeypatch):
     mean, _ = net.apply(None, state.sac.reference.params, obs)
     np.testing.assert_allclose(trainer.act(state.sac.reference, obs, None), jnp.tanh(mean),
                                rtol=1e-6)
+
+
+def test_metrics_named_max_are_reduced_by_max_the_others_by_mean():
+    """An iteration's SAC updates and an epoch's iterations reduce ``*_max`` metrics (NAIL's
+    ``nail_kl_max``) by their largest value, every other by the mean."""
+    from nail_jax.training.trainer import reduce_metrics
+
+    got = reduce_metrics({"nail_kl": jnp.array([0.1, 0.4, 0.1]),
+                          "nail_kl_max": jnp.array([0.1, 0.4, 0.1])})
+    np.testing.assert_allclose([got["nail_kl"], got["nail_kl_max"]], [0.2, 0.4], rtol=1e-6)
+    trainer, pairs = build(_tiny("nail"))
+    _, metrics = jax.jit(trainer.run_epoch)(trainer.init(jax.random.PRNGKey(0), pairs), pairs)
+    assert float(metrics["nail_kl_max"]) > float(metrics["nail_kl"]) > 0

@@ -22,8 +22,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import flax.struct
 import jax
 import orbax.checkpoint as ocp
+
+from nail_jax.learners.sac import SACState
 
 
 class CheckpointError(RuntimeError):
@@ -142,9 +145,21 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None 
             lambda _: jax.sharding.SingleDeviceSharding(jax.local_devices()[0]), abstract_state)
     target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                           abstract_state, shardings)
-    epoch, restored = _restore_items(
-        run_dir, epoch, {"state": ocp.args.StandardRestore(target), "meta": ocp.args.JsonRestore()},
-        "does not match this run or is corrupt")
+
+    def items(target):
+        return {"state": ocp.args.StandardRestore(target), "meta": ocp.args.JsonRestore()}
+
+    try:
+        epoch, restored = _restore_items(run_dir, epoch, items(target),
+                                         "does not match this run or is corrupt")
+    except CheckpointError as error:
+        if not _has_empty_soft(target):
+            raise
+        try:  # a checkpoint written before SACState had its ``soft`` field
+            epoch, restored = _restore_items(run_dir, epoch, items(_before_soft(target)), "")
+        except CheckpointError:
+            raise error from None
+        restored = {**restored, "state": _with_soft(restored["state"])}
     state = restored["state"]
     expected = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), target)
     got = jax.tree.map(lambda x: (tuple(x.shape), str(x.dtype)), state)
@@ -153,6 +168,49 @@ def restore(run_dir: str | pathlib.Path, abstract_state: Any, epoch: int | None 
             f"checkpoint {epoch} in {checkpoint_dir(run_dir)} has different array shapes than "
             "this run expects (different env, network sizes or seed count)")
     return epoch, state, dict(restored["meta"])
+
+
+@flax.struct.dataclass
+class _SACStateBeforeSoft:
+    """SACState's layout in checkpoints written before its ``soft`` field (2026-12-07)."""
+
+    policy_params: Any
+    policy_opt_state: Any
+    q_params: Any
+    q_opt_state: Any
+    target_q_params: Any
+    log_alpha: Any
+    alpha_opt_state: Any
+    normalizer: Any
+    reference: Any
+    steps: Any
+
+
+def _is_sac_state(x) -> bool:
+    return isinstance(x, (SACState, _SACStateBeforeSoft))
+
+
+def _has_empty_soft(tree) -> bool:
+    """Whether ``tree`` holds an SACState without a learned soft term (only such a state
+    can have been written before the field existed)."""
+    states = [x for x in jax.tree.leaves(tree, is_leaf=_is_sac_state) if _is_sac_state(x)]
+    return bool(states) and all(isinstance(x, SACState) and x.soft is None for x in states)
+
+
+def _before_soft(tree):
+    """``tree`` with each SACState in the layout of :class:`_SACStateBeforeSoft`."""
+    return jax.tree.map(
+        lambda x: _SACStateBeforeSoft(**{k: getattr(x, k) for k in
+                                         _SACStateBeforeSoft.__dataclass_fields__})
+        if isinstance(x, SACState) else x, tree, is_leaf=_is_sac_state)
+
+
+def _with_soft(tree):
+    """The inverse of :func:`_before_soft`: each old-layout state as an SACState, ``soft=None``."""
+    return jax.tree.map(
+        lambda x: SACState(**{k: getattr(x, k) for k in _SACStateBeforeSoft.__dataclass_fields__},
+                           soft=None) if isinstance(x, _SACStateBeforeSoft) else x,
+        tree, is_leaf=_is_sac_state)
 
 
 def read_meta(run_dir: str | pathlib.Path, epoch: int | None = None) -> tuple[int, dict]:
