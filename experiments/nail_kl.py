@@ -117,7 +117,7 @@ def figure(task: str, runs: dict[str, pathlib.Path]):
         for seed in sorted({r["seed"] for r in records}):
             rows = [r for r in records if r["seed"] == seed and r.get("score") is not None]
             ax.plot([r["env_steps"] for r in rows], [r["score"] for r in rows], lw=0.8,
-                    alpha=0.8)
+                    alpha=0.8, label=f"seed {seed}")
 
     return score_panels(runs, draw, "env steps", "score", title=lambda arm: f"{task}: {arm}")
 

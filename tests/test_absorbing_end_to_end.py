@@ -249,14 +249,13 @@ def test_td_targets_drop_soft_terms_where_next_state_is_absorbing(run):
     assert absorbing_rows > 0
 
 
+@pytest.mark.parametrize("run", ["nail_trust_region"], indirect=True)
 def test_the_trust_region_weight_takes_one_dual_step_per_update(run):
     """With ``nail.kl_target``: between consecutive SAC updates ``w`` becomes
     ``max(0, w - lr (1 - KL / eps))``, ``KL`` the closed-form ``KL(pi || pi_ref)`` averaged
     over the live states of the update's batch, under the params before its actor step; it
     is carried across epoch ends (the snapshot swap leaves it). Row by row over the run."""
     algo, config, _, _, state, records = run
-    if algo != "nail_trust_region":
-        pytest.skip("only the trust region learns w")
     nail = config.nail
     sac = make_sac(5, 2, config.sac, absorbing=True)
     weights = [float(s.soft.weight) for s, _, _ in records.sac] + [float(state.sac.soft.weight)]
