@@ -55,6 +55,17 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "final score" in printed and "final length" in printed and "mean" in printed
     assert summary["checkpoint_bytes"] > 0 and summary["checkpoint_seconds_mean"] > 0
+    # The score's expert end: the 4 episodes trained on, not the file's 16 (whose mean,
+    # -3.55, would score a policy matching those 4 exactly at 0.73 here).
+    bundled = load_dataset(bundled_dir() / "point_mass.npz")
+    used = float(np.mean(bundled.metadata["episode_returns"][:4]))
+    assert config["expert_return"] == summary["expert_return"] == pytest.approx(used)
+    assert config["demo_episodes"] == summary["demo_episodes"] == 4
+    assert config["expert_return_file"] == pytest.approx(bundled.metadata["expert_return"])
+    assert abs(used - bundled.metadata["expert_return"]) > 0.5
+    for r in records:
+        assert r["score"] == pytest.approx(
+            (r["eval_return"] - r["random_return"]) / (used - r["random_return"]), rel=1e-5)
     png = tmp_path / "curves.png"
     assert cli.main(["plot", str(out), "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

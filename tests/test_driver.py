@@ -129,3 +129,26 @@ def test_a_checkpoint_written_before_sac_state_had_its_soft_field_restores(tmp_p
         NAILConfig(weight=0.1, kl="analytic", kl_target=0.05))).init(jax.random.PRNGKey(0))
     with pytest.raises(ckpt.CheckpointError, match="does not match this run or is corrupt"):
         ckpt.restore(tmp_path, {"sac": learning})
+
+
+def test_a_run_from_before_the_episodes_expert_return_resumes_with_a_note(tmp_path, capsys):
+    """A run whose config.json lacks ``expert_return`` (written before the score used the
+    episodes trained on) resumes, says that its earlier epochs were scored with the file's
+    expert return and from where the episodes' is used, and records both from then on."""
+    out = tmp_path / "run"
+    assert _train(out, "--steps", STEPS_2) == 0
+    saved = json.loads((out / "config.json").read_text())
+    used, whole = saved.pop("expert_return"), saved.pop("expert_return_file")
+    del saved["demo_episodes"]
+    (out / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--steps", STEPS_4, "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert (f"earlier epochs were scored with the file's {whole:.6g}, the epochs from here "
+            f"with the episodes' {used:.6g}") in printed, printed
+    resumed = json.loads((out / "config.json").read_text())
+    assert (resumed["expert_return"], resumed["expert_return_file"]) == (used, whole)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(out), "--steps", str(int(STEPS_4) + 40),
+                     "--no-progress"]) == 0
+    assert "earlier epochs were scored" not in capsys.readouterr().out

@@ -53,14 +53,14 @@ def _inject(monkeypatch, at_call, change):
     calls = []
 
     def build_functions(plan, mesh):
-        fns = real(plan, mesh)
+        fns, demos_record = real(plan, mesh)
 
         def run_epoch(state, demos, evaluate):
             state, metrics = fns.run_epoch(state, demos, evaluate)
             calls.append(1)
             return change(state, metrics) if len(calls) == at_call else (state, metrics)
 
-        return dataclasses.replace(fns, run_epoch=run_epoch)
+        return dataclasses.replace(fns, run_epoch=run_epoch), demos_record
 
     monkeypatch.setattr(driver, "build_functions", build_functions)
 

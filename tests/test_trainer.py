@@ -9,7 +9,7 @@ from recording import record_learners
 
 from nail_jax.algorithms.nail import NAILConfig
 from nail_jax.data.collect import collect_dataset
-from nail_jax.data.datasets import DemoError, load_dataset, save_dataset
+from nail_jax.data.datasets import Dataset, DemoError, load_dataset, save_dataset
 from nail_jax.data.demonstrations import subsample
 from nail_jax.data.run_demos import ExpertPairs, load_run_demos, sample_expert_pairs
 from nail_jax.distributions import tanh_gaussian_log_prob
@@ -403,6 +403,38 @@ def test_subsampled_terminating_demonstrations_get_the_unbiased_weights(tmp_path
     p = 1.0 / (3 * n + 2 * t)
     np.testing.assert_allclose(prob[absorbing | terminal], p, rtol=1e-6)
     np.testing.assert_allclose(prob[~absorbing & ~terminal], 3 * p, rtol=1e-6)
+
+
+def test_the_score_uses_the_expert_return_of_the_episodes_trained_on(tmp_path):
+    """Four hand-made episodes with returns 1, 2, 10, 20, two of them trained on: the
+    score's expert end is 1.5 (not the file's 8.25); per-episode returns stored in the
+    metadata win over the reward sums (5.5); a metadata ``expert_return`` is the file's
+    only (99), never the score's."""
+    steps, returns = 5, np.array([1.0, 2.0, 10.0, 20.0])
+    n = steps * len(returns)
+    timeouts = np.zeros(n, bool)
+    timeouts[steps - 1::steps] = True
+    data = Dataset(np.zeros((n, 4), np.float32), np.zeros((n, 2), np.float32),
+                   np.zeros((n, 4), np.float32),
+                   np.repeat(returns / steps, steps).astype(np.float32), np.zeros(n, bool),
+                   timeouts, {"env": "point_mass"})
+
+    def load(metadata):
+        path = tmp_path / "d.npz"
+        save_dataset(path, dataclasses.replace(data, metadata={**data.metadata, **metadata}))
+        return load_run_demos(_tiny(demos=str(path), demo_trajectories=2), 4, 2)
+
+    run_demos = load({})
+    assert run_demos.expert_return == pytest.approx(1.5)
+    assert run_demos.describe() == {"expert_return": pytest.approx(1.5), "demo_episodes": 2,
+                                    "expert_return_file": pytest.approx(8.25)}
+    assert load({"episode_returns": [5.0, 6.0, 7.0, 8.0]}).describe() == {
+        "expert_return": 5.5, "demo_episodes": 2, "expert_return_file": 6.5}
+    run_demos = load({"expert_return": 99.0})
+    assert (run_demos.expert_return, run_demos.file_expert_return) == (pytest.approx(1.5), 99.0)
+    trainer, _ = build(_tiny(demos=str(tmp_path / "d.npz"), demo_trajectories=2))
+    assert trainer.expert_return == pytest.approx(1.5)
+    assert trainer.demos_record["expert_return_file"] == 99.0
 
 
 def test_preset_settings_for_one_algorithm_apply_before_user_overrides():

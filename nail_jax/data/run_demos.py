@@ -36,19 +36,37 @@ class ExpertPairs:
     prob: jax.Array
 
 
+RECORD_KEYS = ("expert_return", "demo_episodes", "expert_return_file")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDemos:
-    """The demos of one run: its expert pairs, the expert's mean episode return and the
-    number of episodes used."""
+    """The demos of one run.
+
+    Attributes:
+      pairs: the expert pairs trained on.
+      expert_return: the mean return of the episodes trained on (the first
+        ``num_episodes`` of the file): the expert end of the normalised score.
+      num_episodes: how many episodes are trained on.
+      file_expert_return: the file's own expert return: its metadata's ``expert_return``,
+        else the mean over all its episodes (recorded beside ``expert_return``).
+    """
 
     pairs: ExpertPairs
     expert_return: float
     num_episodes: int
+    file_expert_return: float
+
+    def describe(self) -> dict:
+        """What a run records of its expert returns (``config.json``, ``summary.json``)."""
+        return dict(zip(RECORD_KEYS, (self.expert_return, self.num_episodes,
+                                      self.file_expert_return)))
 
 
 def load_run_demos(config, obs_size: int, action_size: int) -> RunDemos:
     """Loads ``config.demos`` (a TrainConfig's), checks it fits the env, selects and
-    subsamples episodes.
+    subsamples episodes. The expert return is that of the episodes selected
+    (:attr:`RunDemos.expert_return`), the file's is kept beside it.
 
     Raises ``DemoError`` with the file name when the sizes do not match the env. Warns
     when the file's metadata names another env or backend (of a suite with backends): the
@@ -73,15 +91,18 @@ def load_run_demos(config, obs_size: int, action_size: int) -> RunDemos:
     meta_returns = data.metadata.get("episode_returns")
     if meta_returns is not None and len(meta_returns) == len(returns):
         returns = np.asarray(meta_returns, np.float64)
-    expert_return = float(data.metadata.get("expert_return", np.mean(returns)))
+    file_expert_return = float(data.metadata.get("expert_return", np.mean(returns)))
     data = demos_lib.select_episodes(data, config.demo_trajectories)
+    # the score's expert end: the episodes trained on, not the file (select_episodes keeps
+    # their returns, stored or summed, in the metadata)
+    expert_return = float(np.mean(np.asarray(data.metadata["episode_returns"], np.float64)))
     data = demos_lib.subsample(data, config.demo_subsample, rng=0)
     obs, action = demos_lib.expert_pairs(data, config.absorbing)
     next_obs = demos_lib.expert_next_observations(data, config.absorbing)
     weights = demos_lib.expert_weights(data, config.absorbing)
     pairs = ExpertPairs(jnp.asarray(obs), jnp.asarray(action), jnp.asarray(next_obs),
                         jnp.asarray(weights / weights.sum()))
-    return RunDemos(pairs, expert_return, config.demo_trajectories)
+    return RunDemos(pairs, expert_return, config.demo_trajectories, file_expert_return)
 
 
 def sample_expert_pairs(pairs: ExpertPairs, key: jax.Array, batch_size: int,

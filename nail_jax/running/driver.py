@@ -32,6 +32,7 @@ import numpy as np
 
 from nail_jax.algorithms import ALGORITHMS
 from nail_jax.data.demonstrations import resolve as resolve_demos
+from nail_jax.data.run_demos import RECORD_KEYS
 from nail_jax.files import sha256, write_json_atomic, write_jsonl_atomic
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running import parallel
@@ -194,7 +195,10 @@ def run_training(
     log = log if main else _silent
     for note in plan.notes:
         log(note)
-    fns = build_functions(plan, mesh)
+    fns, demos_record = build_functions(plan, mesh)
+    plan, note = record_expert_return(plan, demos_record)
+    if note:
+        log(note)
     open_run_dir(plan, fns, overwrite, main, log)
     manager = ckpt.make_manager(plan.run_dir, keep=plan.keep_checkpoints)
     t_start = time.time()
@@ -325,11 +329,30 @@ def resolve_run(config: TrainConfig | None, run_dir: pathlib.Path, num_seeds: in
                    keep_checkpoints, run_info, tuple(notes))
 
 
-def build_functions(plan: RunPlan, mesh) -> ShardedFunctions:
-    """The trainer and demonstrations of ``plan.config``, jitted and sharded over ``mesh``."""
+def build_functions(plan: RunPlan, mesh) -> tuple[ShardedFunctions, dict]:
+    """The trainer and demonstrations of ``plan.config``, jitted and sharded over ``mesh``,
+    and what the run records of the demonstrations' returns (``Trainer.demos_record``)."""
     trainer, pairs = build(plan.config)
-    return parallel.make_sharded_functions(trainer, pairs, mesh,
-                                           parallel.seed_keys(plan.seed, plan.num_seeds))
+    fns = parallel.make_sharded_functions(trainer, pairs, mesh,
+                                          parallel.seed_keys(plan.seed, plan.num_seeds))
+    return fns, trainer.demos_record
+
+
+def record_expert_return(plan: RunPlan, demos_record: dict) -> tuple[RunPlan, str | None]:
+    """``plan`` with ``demos_record`` (the score's expert return, from the episodes trained
+    on, and the file's) in its ``config.json``, and a note for a resumed run from before
+    the score used the episodes trained on: its earlier epochs' scores used the file's
+    expert return (their ``eval_return`` and ``random_return`` are logged, so they can be
+    rescored), the epochs from here the episodes'."""
+    note = None
+    if (plan.resume and demos_record and "expert_return" not in plan.run_info
+            and demos_record["expert_return"] != demos_record["expert_return_file"]):
+        note = (f"note: this run began before the score's expert return was that of the "
+                f"{demos_record['demo_episodes']} episodes trained on; its earlier epochs "
+                f"were scored with the file's {demos_record['expert_return_file']:.6g}, the "
+                f"epochs from here with the episodes' {demos_record['expert_return']:.6g}")
+    run_info = {**plan.run_info, **demos_record}
+    return dataclasses.replace(plan, run_info=run_info), note
 
 
 def open_run_dir(plan: RunPlan, fns: ShardedFunctions, overwrite: bool, main: bool,
@@ -533,7 +556,8 @@ def finish(plan: RunPlan, manager, clock: _Clock, save_times: list[float], main:
                     "total_steps": config.total_steps, "budget": config.budget(),
                     "wall_time": clock.elapsed(),
                     "checkpoint_seconds_mean": float(np.mean(save_times)) if save_times else None,
-                    "checkpoint_bytes": checkpoint_bytes})
+                    "checkpoint_bytes": checkpoint_bytes,
+                    **{k: plan.run_info[k] for k in RECORD_KEYS if k in plan.run_info}})
     if diverged is not None:
         summary["diverged"] = diverged.as_dict()
     with writing(f"{plan.run_dir / 'summary.json'}",

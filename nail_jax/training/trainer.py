@@ -120,7 +120,10 @@ class Trainer:
         numbers as calling ``run_epoch`` in a loop.
       act: ``act(policy, obs [E, O'], key) -> action`` of a :class:`PolicySnapshot` (e.g.
         ``pi_ref``), stochastic; with a ``None`` key deterministic, ``tanh(mean)``.
-      expert_return: mean demonstration return (``nan`` for ``rl``).
+      expert_return: the mean return of the demonstration episodes trained on, the
+        score's expert end (``nan`` without demonstrations).
+      demos_record: what the run records of its demonstrations' returns
+        (:meth:`~nail_jax.data.run_demos.RunDemos.describe`; ``{}`` without them).
       env: the Brax (or point-mass) env the run acts and is evaluated in.
     """
 
@@ -131,6 +134,7 @@ class Trainer:
     act: Callable[..., jax.Array]
     expert_return: float
     env: Env
+    demos_record: dict = dataclasses.field(default_factory=dict)
 
 
 def make_trainer(config: TrainConfig, run_demos: RunDemos | None = None,
@@ -310,7 +314,8 @@ def make_trainer(config: TrainConfig, run_demos: RunDemos | None = None,
         return jax.lax.scan(lambda s, e: run_epoch(s, pairs, config.evaluates(e)), state,
                             epochs)
 
-    return Trainer(config, init, run_epoch, train, sac.act, expert_return, env)
+    return Trainer(config, init, run_epoch, train, sac.act, expert_return, env,
+                   run_demos.describe() if algorithm.needs_demonstrations else {})
 
 
 def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, dict]]:
