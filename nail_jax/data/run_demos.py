@@ -60,7 +60,7 @@ class RunDemos:
     def describe(self) -> dict:
         """What a run records of its expert returns (``config.json``, ``summary.json``)."""
         return dict(zip(RECORD_KEYS, (self.expert_return, self.num_episodes,
-                                      self.file_expert_return)))
+                                      self.file_expert_return), strict=True))
 
 
 def load_run_demos(config, obs_size: int, action_size: int) -> RunDemos:
