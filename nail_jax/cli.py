@@ -9,6 +9,8 @@
     nail-jax export  RUN_DIR --out FILE.npz [--seed-index I] [--epoch E]
     nail-jax demos list
     nail-jax plot RUN_DIR [RUN_DIR ...] --out FILE.png
+    nail-jax compare RUN_DIR RUN_DIR [...] [--labels L ...] [--allow-diff KEY ...]
+                     [--max-steps N] [--alternative two-sided|greater|less] [--json FILE]
     nail-jax smoke
 
 Bad input (unknown env, backend, algo, preset or option; demonstrations that do not fit
@@ -361,6 +363,19 @@ def _plot(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from nail_jax.files import write_json_atomic
+    from nail_jax.running.compare import compare, format_comparison
+
+    result = compare(args.runs, args.labels, args.allow_diff or (), args.max_steps,
+                     args.alternative, args.reps, args.seed)
+    print(format_comparison(result))
+    if args.json:
+        write_json_atomic(args.json, result)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
 def _smoke(args) -> int:
     import jax
 
@@ -486,6 +501,31 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--max-steps", type=int,
                       help="draw each run up to this many env steps (default: all)")
     plot.set_defaults(func=_plot)
+
+    comp = sub.add_parser(
+        "compare", help="compare groups of runs: final, last-10, AUC; IQM, CIs, tests",
+        description="Compare groups of runs from their run directories: per seed the final "
+                    "evaluation, the mean of the last 10 and of all (AUC); per group the mean, "
+                    "sample SD, IQM with a 95%% bootstrap CI (rliable); per pair of groups the "
+                    "probability of improvement and, for two groups, an exact permutation "
+                    "test. Refuses runs that differ in more than the algorithm.")
+    comp.add_argument("runs", nargs="+", help="run directories")
+    comp.add_argument("--labels", nargs="+",
+                      help="one label per run directory; runs with the same label form one "
+                           "group (default: each directory's name)")
+    comp.add_argument("--allow-diff", nargs="+", metavar="KEY",
+                      help="config keys the groups may differ in besides algo (e.g. nail.kl)")
+    comp.add_argument("--max-steps", type=int,
+                      help="compare at this many env steps (evaluations after it are left out)")
+    comp.add_argument("--alternative", default="two-sided",
+                      choices=["two-sided", "greater", "less"],
+                      help="the permutation test's alternative, for the first group against "
+                           "the second (default two-sided)")
+    comp.add_argument("--json", help="also write the comparison, with per-seed values, here")
+    comp.add_argument("--reps", type=int, default=5_000,
+                      help="bootstrap resamples (default 5000)")
+    comp.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    comp.set_defaults(func=_compare)
 
     smoke = sub.add_parser("smoke", help="the trainer's rl (SAC) on the point mass (~15 s)")
     smoke.add_argument("--seed", type=int, default=0)

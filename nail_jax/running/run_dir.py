@@ -95,12 +95,22 @@ def load_run_config(run_dir: pathlib.Path) -> dict:
 
     Raises RunError when ``run_dir`` holds no run, no checkpoint, or an unreadable config.
     """
-    path = run_dir / "config.json"
+    read_run_config(run_dir)  # no run: said before no checkpoint
+    if ckpt.latest_epoch(run_dir) is None:
+        raise RunError(f"no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
+    return read_run_config(run_dir)
+
+
+def read_run_config(run_dir: pathlib.Path) -> dict:
+    """``config.json`` of a run (with or without checkpoints, e.g. a results copy), its
+    ``config`` as a ``TrainConfig``.
+
+    Raises RunError when ``run_dir`` holds no run or an unreadable config.
+    """
+    path = pathlib.Path(run_dir) / "config.json"
     if not path.exists():
         raise RunError(f"{run_dir} holds no run (no config.json); give the directory of a "
                        "nail-jax train run")
-    if ckpt.latest_epoch(run_dir) is None:
-        raise RunError(f"no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
     try:
         saved = json.loads(path.read_text())
         saved["config"] = config_from_dict(saved["config"])
