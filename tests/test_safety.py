@@ -348,6 +348,32 @@ def test_a_second_sigterm_stops_at_once_losing_only_the_epoch_in_flight(tmp_path
     proc.stderr.close()
 
 
+def test_a_signal_inside_the_stop_check_does_not_deadlock_the_run():
+    """SIGTERM arrives while the main thread is inside ``stop_requested``'s critical section
+    (it holds the lock): Python runs the handler in that thread there, and a handler that
+    takes the same lock hangs the run for good, later signals included (the watcher thread
+    then blocks too). In a child process, killed if it hangs: the stop is seen, the notice
+    written, and the process goes on."""
+    child = (
+        "import os, signal, time\n"
+        "from nail_jax.running.safety import StopSignals\n"
+        "with StopSignals('run') as stops:\n"
+        "    with stops._lock:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        for _ in range(200):\n"
+        "            time.sleep(0.001)\n"
+        "    print('stop seen:', stops.stop_requested(2), stops.signum == signal.SIGTERM)\n"
+        "    time.sleep(0.2)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                              timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a stop signal inside the stop check deadlocked the process")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stop seen: True True"
+    assert "nail-jax: got SIGTERM: finishing epoch 0" in done.stderr, done.stderr
+
+
 # --------------------------------------------------------------------------- demonstrations
 
 

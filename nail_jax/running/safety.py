@@ -218,9 +218,11 @@ class StopSignals:
             return True
 
     def _handler(self, signum, frame) -> None:  # in the main thread, maybe late
-        with self._lock:
-            if self.signum is None:
-                self.signum = signum
+        # No lock: the main thread may be inside ``stop_requested``'s critical section
+        # when Python runs this, and taking the lock there again would deadlock it. One
+        # attribute write is atomic, and the watcher thread records the same signal.
+        if self.signum is None:
+            self.signum = signum
 
     def _watch(self, read: int) -> None:
         while True:
