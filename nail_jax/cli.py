@@ -93,9 +93,9 @@ def _print_summary(summary: dict) -> None:
               f"{row['final_eval_return']:>12.2f}  "
               f"{'-' if length is None else format(length, '.1f'):>12}")
     final, best = summary[f"final_{key}"], summary[f"best_{key}"]
-    if final:
-        print(f"mean  {final['mean']:>12.3f} +- {final['std']:.3f}  "
-              f"{best['mean']:>11.3f} +- {best['std']:.3f}")
+    if final and final["sd"] is not None:
+        print(f"mean  {final['mean']:>12.3f} +- {final['sd']:.3f}  "
+              f"{best['mean']:>11.3f} +- {best['sd']:.3f}  (+- sample SD over seeds)")
 
 
 def _resume_dir(args):
@@ -283,10 +283,11 @@ def _eval(args) -> int:
               f"{score:>7}  {row['length_mean']:>7.1f}  "
               f"{row['ended_early']} of {result['episodes']}")
     ret, score = result["return"], result["score"]
-    line = f"mean  {ret['mean']:>10.2f} +- {ret['std']:<7.2f}"
-    if score is not None:
-        line += f"  {score['mean']:.3f} +- {score['std']:.3f}"
-    print(line + f" (over seeds; time limit {result['episode_length']} steps)")
+    if ret["sd"] is not None:  # one seed: its row says it all
+        line = f"mean  {ret['mean']:>10.2f} +- {ret['sd']:<7.2f}"
+        if score is not None:
+            line += f"  {score['mean']:.3f} +- {score['sd']:.3f}"
+        print(line + f" (+- sample SD over seeds; time limit {result['episode_length']} steps)")
     print(f"wrote {path}")
     return 0
 

@@ -48,8 +48,9 @@ def test_train_writes_config_metrics_and_summary(tmp_path, capsys):
         assert key in records[0], key
     summary = json.loads((out / "summary.json").read_text())
     assert [s["seed"] for s in summary["seeds"]] == [0, 1]
-    assert summary["final_score"]["mean"] == pytest.approx(
-        np.mean([r["score"] for r in records if r["epoch"] == 2]))
+    finals = [r["score"] for r in records if r["epoch"] == 2]
+    assert summary["final_score"]["mean"] == pytest.approx(np.mean(finals))
+    assert summary["final_score"]["sd"] == pytest.approx(np.std(finals, ddof=1))  # sample SD
     # point_mass never ends an episode early: the final evaluation's episodes last 30 steps.
     assert [s["final_eval_length"] for s in summary["seeds"]] == [30.0, 30.0]
     printed = capsys.readouterr().out

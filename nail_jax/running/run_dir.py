@@ -120,10 +120,12 @@ def read_run_config(run_dir: pathlib.Path) -> dict:
 
 
 def spread(values) -> dict | None:
-    """``{"mean", "std", "min", "max"}`` of ``values`` (one number per seed), ``None`` if empty."""
+    """``{"mean", "sd", "min", "max"}`` of ``values`` (one number per seed), ``None`` if empty;
+    ``sd`` is the sample standard deviation (ddof 1), ``None`` for one value. (Summaries
+    written before 2026-12-07 hold ``std``, the population SD, instead.)"""
     v = np.asarray(values, np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
-            "max": float(v.max())} if v.size else None
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None,
+            "min": float(v.min()), "max": float(v.max())} if v.size else None
 
 
 def run_metric(algo: str) -> str:
