@@ -14,9 +14,11 @@ one resumed, so the command can be re-run until everything is done.
 
 Reported per env and algorithm (computed from ``metrics.jsonl``):
   final, best        normalised score at the last epoch, best over epochs (mean over seeds)
-  IQM [95% CI]       interquartile mean over seeds of the final score (``scipy`` trim_mean
-                     with 25% cut at each end; for 5 seeds, the mean of the middle 3) with a
-                     percentile bootstrap interval over seeds (10,000 resamples, fixed seed)
+  final SD           the sample standard deviation (ddof 1) of the final score over seeds
+  IQM [95% CI]       interquartile mean over seeds of the final score with a percentile
+                     stratified-bootstrap interval over seeds (rliable, 10,000 resamples,
+                     fixed seed: ``nail_jax.running.compare.iqm_interval``); tables made
+                     before 2026-12-07 used a hand-written bootstrap and the population SD
   reached 0.8        seeds whose score ever reached 0.8
   dips < 0.5         after a seed first reaches 0.8, the fraction of its later evaluations
                      below 0.5 (pooled over those seeds)
@@ -49,8 +51,8 @@ import pathlib
 import sys
 
 import numpy as np
-from scipy.stats import trim_mean
 
+from nail_jax.running.compare import iqm, iqm_interval
 from nail_jax.running.plotting import plot_runs
 from nail_jax.running.run_dir import read_metrics
 from nail_jax.training.presets import PRESETS
@@ -59,6 +61,7 @@ from study_runs import fmt, keep_results, train_run, write_rows
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "ail_vs_nail"
 STUDY_STEPS = 501_760
+BOOTSTRAP_REPS = 10_000
 # name -> (algo, --set overrides). Every NAIL setting is spelled out, so that a name keeps
 # its meaning when a preset changes (each run's config.json records every setting).
 ALGOS: dict[str, tuple[str, dict[str, str]]] = {
@@ -103,14 +106,6 @@ SEED_DRAWS: dict[str, tuple[str, int]] = {
 ALGOS.update({name: ALGOS[base] for name, (base, _) in SEED_DRAWS.items()})
 
 
-def iqm(x: np.ndarray) -> float:
-    return float(trim_mean(x, 0.25))
-
-
-def bootstrap_ci(x: np.ndarray, stat=iqm, n: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    samples = [stat(x[rng.integers(0, len(x), len(x))]) for _ in range(n)]
-    return float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
 
 
 def per_seed_stats(records: list[dict], seed: int) -> dict:
@@ -147,12 +142,12 @@ def per_seed_stats(records: list[dict], seed: int) -> dict:
 
 def summarize(env: str, algo: str, seeds: list[dict]) -> dict:
     final = np.array([s["final_score"] for s in seeds])
-    lo, hi = bootstrap_ci(final)
+    _, lo, hi = iqm_interval(final, BOOTSTRAP_REPS, seed=0)
     later = sum(s["later_evals"] for s in seeds)
     below = sum(s["later_below_0.5"] for s in seeds)
     return {
         "env": env, "algo": algo, "seeds": len(seeds), "env_steps": seeds[0]["env_steps"],
-        "final_mean": final.mean(), "final_std": final.std(),
+        "final_mean": final.mean(), "final_sd": final.std(ddof=1) if len(final) > 1 else None,
         "best_mean": np.mean([s["best_score"] for s in seeds]),
         "last10_mean": np.mean([s["last10_mean_score"] for s in seeds]),
         "iqm_final": iqm(final), "iqm_ci_low": lo, "iqm_ci_high": hi,
@@ -217,7 +212,7 @@ def main() -> int:
     for name, rows in (("per_seed", per_seed_rows), ("summary", summary_rows)):
         if rows:
             write_rows(RESULTS / f"{name}{suffix}.csv", rows)
-    cols = ["env", "algo", "seeds", "env_steps", "final_mean", "final_std", "best_mean",
+    cols = ["env", "algo", "seeds", "env_steps", "final_mean", "final_sd", "best_mean",
             "iqm_final", "iqm_ci_low", "iqm_ci_high", "reached_0.8", "dip_fraction",
             "bce_mean", "bce_distance_ln2", "bce_amplitude"]
     print("| " + " | ".join(cols) + " |")

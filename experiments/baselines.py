@@ -59,7 +59,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 BC_EVAL_EVERY = {"halfcheetah": 5, "hopper": 10, "walker2d": 10, "ant": 5}
 REFERENCES = ("ail", "nail")
 ROWS = (*REFERENCES, *VARIANTS)  # table order; a row's index is its colour in every panel
-COLUMNS = ["task", "variant", "algo", "seeds", "final_mean", "final_std", "iqm_final",
+COLUMNS = ["task", "variant", "algo", "seeds", "final_mean", "final_sd", "iqm_final",
            "last10_mean", "reached_0.8", "dip_fraction", "bce_mean", "wall_time_s"]
 
 

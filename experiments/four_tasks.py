@@ -56,7 +56,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "walker2d": ("ail_epoch2560", "nail_kl0.03_epoch2560"),
     "ant": ("ail", "nail_kl0.03"),
 }
-COLUMNS = ["task", "algo", "variant", "seeds", "env_steps", "final_mean", "final_std",
+COLUMNS = ["task", "algo", "variant", "seeds", "env_steps", "final_mean", "final_sd",
            "iqm_final", "iqm_ci_low", "iqm_ci_high", "last10_mean", "reached_0.8",
            "dip_fraction", "bce_mean", "bce_amplitude", "wall_time_s"]
 DIAGNOSTICS = ["task", "algo", "score_q1", "score_q2", "score_q3", "score_q4",

@@ -39,6 +39,8 @@ import sys
 
 import numpy as np
 
+from nail_jax.running.compare import iqm_interval
+
 from study_runs import keep_results, parse_study_arguments, print_table, score_panels, train_run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -79,21 +81,11 @@ def seed_stats(records: list[dict], seed: int) -> dict:
     }
 
 
-def iqm_ci(finals: np.ndarray) -> tuple[float, float, float]:
-    """IQM of ``finals`` and its 95% stratified-bootstrap CI, by rliable."""
-    from rliable import library as rly
-    from rliable import metrics
-
-    point, ci = rly.get_interval_estimates(
-        {"arm": finals[:, None]}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=20_000)
-    return float(point["arm"][0]), float(ci["arm"][0, 0]), float(ci["arm"][1, 0])
-
-
 def summarize(task: str, arm: str, seeds: list[dict]) -> dict:
     finals = np.array([s["final"] for s in seeds])
     last10 = np.array([s["last10"] for s in seeds])
     rates = [s["collapse_rate"] for s in seeds if s["collapse_rate"] is not None]
-    iqm, lo, hi = iqm_ci(finals)
+    iqm, lo, hi = iqm_interval(finals, 20_000, seed=0)
     kls = [s["kl_mean"] for s in seeds if s["kl_mean"] is not None]
     kl_maxes = [s["kl_max"] for s in seeds if s["kl_max"] is not None]
     weights = [s["weight_final"] for s in seeds if s["weight_final"] is not None]

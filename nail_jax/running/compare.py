@@ -196,6 +196,13 @@ def _quiet_bootstrap():
         yield
 
 
+def iqm(values: np.ndarray) -> float:
+    """rliable's interquartile mean of ``values [n]`` (the mean of the middle half)."""
+    from rliable import metrics
+
+    return float(metrics.aggregate_iqm(np.asarray(values, np.float64)[:, None]))
+
+
 def iqm_interval(values: np.ndarray, reps: int, seed: int) -> tuple[float, float, float]:
     """``(IQM, CI low, CI high)`` of ``values [n]``: rliable's interquartile mean with a 95%
     percentile stratified-bootstrap interval from ``reps`` resamples."""
