@@ -12,6 +12,7 @@ fresh checkout (where ``runs/`` is empty) without losing a row.
 from __future__ import annotations
 
 import csv
+import json
 import pathlib
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
 # The CLI through this interpreter: works in a venv that is not activated.
 NAIL_JAX = [sys.executable, "-m", "nail_jax"]
+DIVERGED_EXIT = 3  # nail-jax train: training diverged (docs/guide.md, "When a run fails")
 
 
 def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: int,
@@ -38,6 +40,10 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
     ``overrides["epoch_steps"]``); seed i of the run uses ``PRNGKey(seed + i)``."""
     if checkpoint_every is None:
         checkpoint_every = max(1, CHECKPOINT_STEPS // int(overrides["epoch_steps"]))
+    if diverged(run_dir):
+        print(f"{run_dir}: {diverged(run_dir)}; kept, not retrained, left out of the tables",
+              flush=True)
+        return
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
         return
@@ -53,25 +59,45 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
         if has_run(run_dir):
             args.append("--overwrite")  # stopped before its first checkpoint
     print("$ nail-jax " + " ".join(args), flush=True)
-    subprocess.run([*NAIL_JAX, *args, "--no-progress"], check=True)
+    done = subprocess.run([*NAIL_JAX, *args, "--no-progress"])
+    if done.returncode == DIVERGED_EXIT:  # its summary.json says where; the study goes on
+        print(f"{run_dir}: {diverged(run_dir)}; left out of the tables", flush=True)
+    elif done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, done.args)
+
+
+def diverged(run_dir: pathlib.Path) -> str | None:
+    """``"diverged at epoch E (NAME)"`` when ``run_dir``'s ``summary.json`` records a
+    divergence (``nail-jax train`` exited 3), else None."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    where = json.loads(path.read_text()).get("diverged")
+    return None if where is None else f"diverged at epoch {where['epoch']} ({where['name']})"
 
 
 def keep_results(run_dir: pathlib.Path, dest: pathlib.Path) -> pathlib.Path | None:
     """Copy a run's files to ``dest``; return the folder to read metrics from, or None.
 
     The run is read when it has metrics; otherwise ``dest``, the copy committed by an
-    earlier session, when that has them.
+    earlier session, when that has them. A diverged run (:func:`diverged`) is copied, so
+    its record is kept, but None is returned: tables leave it out, and say so.
     """
     if (run_dir / "metrics.jsonl").exists():
         dest.mkdir(parents=True, exist_ok=True)
         for name in RUN_FILES:
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, dest / name)
-        return run_dir
-    if (dest / "metrics.jsonl").exists():
+        folder = run_dir
+    elif (dest / "metrics.jsonl").exists():
         print(f"{run_dir}: not here, using the committed copy in {dest}", flush=True)
-        return dest
-    return None
+        folder = dest
+    else:
+        return None
+    if diverged(folder):
+        print(f"{folder}: {diverged(folder)}; left out of the tables", flush=True)
+        return None
+    return folder
 
 
 def fmt(value, spec: str = ".3f") -> str:

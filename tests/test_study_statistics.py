@@ -203,3 +203,26 @@ def test_pool_skips_folders_without_the_algorithm_and_leaves_unfinished_runs_out
     assert "has no cell nail_kl0.1 run" in capsys.readouterr().out
     assert pooled_runs([a, b], "task", "cell", "ail") is None
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_a_diverged_run_is_kept_but_left_out_of_the_tables(tmp_path, monkeypatch, capsys):
+    """A run whose summary.json records a divergence is neither reused as finished nor
+    retrained: train_run starts nothing, keep_results copies its files (its record is kept)
+    and gives no folder to read, saying why; a finished run is read as before."""
+    import study_runs
+
+    run, dest = tmp_path / "run", tmp_path / "results"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "seed": 0, "score": 0.5}\n')
+    (run / "config.json").write_text("{}")
+    (run / "summary.json").write_text(json.dumps({"diverged": {"epoch": 2,
+                                                               "name": "critic_loss"}}))
+    monkeypatch.setattr(study_runs.subprocess, "run",
+                        lambda *a, **k: pytest.fail("a diverged run was retrained"))
+    study_runs.train_run(run, "nail", "point_mass", 1, 100)
+    assert study_runs.keep_results(run, dest) is None
+    assert (dest / "summary.json").read_text() == (run / "summary.json").read_text()
+    assert capsys.readouterr().out.count("diverged at epoch 2 (critic_loss)") == 2
+    assert study_runs.keep_results(tmp_path / "gone", dest) is None  # the committed copy
+    (run / "summary.json").write_text("{}")
+    assert study_runs.keep_results(run, dest) == run
