@@ -58,3 +58,26 @@ def test_figure_draws_each_runs_seed_mean_band_and_the_chance_line(tmp_path):
     png = plot_runs([tmp_path / "a"], tmp_path / "sub" / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert make_figure([tmp_path / "a"]).axes[0].get_ylabel() == "normalised score"
+
+
+def test_a_bc_run_is_drawn_by_epoch_alone_and_as_a_level_beside_runs_with_env_steps(tmp_path):
+    """bc steps no env (its records say env_steps 0): alone it is drawn against its epochs;
+    beside a NAIL run, as a dashed level at the mean of its seeds' final scores. Catches
+    every bc point piled at x = 0."""
+    bc = [{"epoch": e, "seed": s, "env_steps": 0, "score": 0.1 * e + s} for e in (1, 2, 3)
+          for s in (0, 1)]
+    nail = [{"epoch": e, "seed": 0, "env_steps": 100 * e, "score": 0.2 * e, "disc_bce": 0.6}
+            for e in (1, 2)]
+    _write_run(tmp_path / "bc", bc, algo="bc")
+    _write_run(tmp_path / "nail", nail)
+    ax_score, ax_bce = make_figure([tmp_path / "bc"]).axes
+    (line,) = ax_score.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(line.get_ydata(), [0.6, 0.7, 0.8])
+    assert ax_score.get_xlabel() == "epochs"
+    ax_score, _ = make_figure([tmp_path / "nail", tmp_path / "bc"]).axes
+    nail_line, level = ax_score.get_lines()
+    np.testing.assert_array_equal(nail_line.get_xdata(), [100, 200])
+    np.testing.assert_allclose(level.get_ydata(), 0.8)  # final 0.3 and 1.3
+    assert level.get_linestyle() == "--" and "no env steps" in level.get_label()
+    assert ax_score.get_xlabel() == "env steps"

@@ -18,9 +18,10 @@ from nail_jax.algorithms import ALGORITHMS
 from nail_jax.running.run_dir import RunError, read_metrics, run_metric
 
 
-def curves(run_dir: str | pathlib.Path, key: str,
-           max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(env_steps [E], values [S, E])`` of one metric over epochs and seeds.
+def curves(run_dir: str | pathlib.Path, key: str, max_steps: int | None = None,
+           x: str = "env_steps") -> tuple[np.ndarray, np.ndarray]:
+    """``(x [E], values [S, E])`` of one metric over epochs and seeds; ``x`` is the record's
+    ``env_steps`` (or another key, such as ``epoch`` for ``bc``, which steps no env).
 
     ``max_steps`` keeps the epochs that end at or before that many env steps (a run
     trained further, cut at the budget of a comparison)."""
@@ -32,7 +33,7 @@ def curves(run_dir: str | pathlib.Path, key: str,
     seeds = sorted({r["seed"] for r in records})
     epochs = sorted({r["epoch"] for r in records})
     table = {(r["seed"], r["epoch"]): r for r in records}
-    steps = np.array([next(table[s, e]["env_steps"] for s in seeds if (s, e) in table)
+    steps = np.array([next(table[s, e][x] for s in seeds if (s, e) in table)
                       for e in epochs], np.float64)
     values = np.array([[table[s, e][key] if (s, e) in table else np.nan for e in epochs]
                        for s in seeds], np.float64)
@@ -45,7 +46,9 @@ def make_figure(run_dirs: Sequence[str | pathlib.Path], labels: Sequence[str] | 
     runs), and discriminator BCE with a ``ln 2`` line. Each run is one line per panel (the
     mean over its seeds) over a band from the min to the max over seeds.
 
-    ``max_steps`` cuts every run at that many env steps (see :func:`curves`)."""
+    ``max_steps`` cuts every run at that many env steps (see :func:`curves`). A run that
+    steps no env (``bc``) is drawn against its epochs when every run is one; beside runs
+    that step envs, as a dashed level at the mean of its seeds' final scores."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure list
 
     labels = list(labels) if labels else []
@@ -53,16 +56,25 @@ def make_figure(run_dirs: Sequence[str | pathlib.Path], labels: Sequence[str] | 
     ax_score, ax_bce = fig.subplots(1, 2)
     score_key = "score"
     envs = []
-    for i, run_dir in enumerate(run_dirs):
+    configs = [json.loads((pathlib.Path(d) / "config.json").read_text())["config"]
+               for d in run_dirs]
+    by_epoch = not any(ALGORITHMS[c["algo"]].steps_envs for c in configs)
+    for i, (run_dir, cfg) in enumerate(zip(run_dirs, configs, strict=True)):
         run_dir = pathlib.Path(run_dir)
-        cfg = json.loads((run_dir / "config.json").read_text())
-        algo, env = cfg["config"]["algo"], cfg["config"]["env"]
+        algo, env = cfg["algo"], cfg["env"]
         label = labels[i] if i < len(labels) else f"{algo} ({run_dir.name})"
         key = run_metric(algo)
         if key != "score":
             score_key = key
-        steps, values = curves(run_dir, key, max_steps)
+        steps, values = curves(run_dir, key, max_steps,
+                               x="epoch" if by_epoch else "env_steps")
         seeds = f"{len(values)} seed" + ("s" if len(values) != 1 else "")
+        envs.append(env)
+        if not by_epoch and not ALGORITHMS[algo].steps_envs:
+            finals = [row[~np.isnan(row)][-1] for row in values]
+            ax_score.axhline(float(np.mean(finals)), linestyle="--", linewidth=1,
+                             label=f"{label}, {seeds} (final, no env steps)")
+            continue
         line = ax_score.plot(steps, np.nanmean(values, 0), label=f"{label}, {seeds}")
         ax_score.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                               color=line[0].get_color())
@@ -71,9 +83,8 @@ def make_figure(run_dirs: Sequence[str | pathlib.Path], labels: Sequence[str] | 
             ax_bce.plot(steps, np.nanmean(values, 0), color=line[0].get_color(), label=label)
             ax_bce.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2,
                                 color=line[0].get_color())
-        envs.append(env)
     ax_score.set_title(", ".join(sorted(set(envs))))
-    ax_score.set_xlabel("env steps")
+    ax_score.set_xlabel("epochs" if by_epoch else "env steps")
     ax_score.set_ylabel("normalised score" if score_key == "score" else "eval return")
     ax_score.legend(fontsize=8)
     ax_bce.axhline(math.log(2.0), color="k", linestyle="--", linewidth=1, label="ln 2 (chance)")
