@@ -287,6 +287,11 @@ def test_collect_refuses_an_unknown_expert_and_a_dataset_as_expert(tmp_path, cap
                      "--episodes", "2", "--out", str(tmp_path / "x.npz")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a nail-jax expert file" in err
+    np.save(tmp_path / "array.npy", np.zeros(3))  # was a TypeError traceback
+    assert cli.main(["collect", "--expert", str(tmp_path / "array.npy"), "--episodes", "2",
+                     "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is one numpy array (.npy), not an expert .npz" in err
     assert not (tmp_path / "x.npz").exists()
 
 

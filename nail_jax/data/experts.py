@@ -163,10 +163,15 @@ def load_expert(name_or_path: str | os.PathLike) -> ExpertPolicy:
     """
     path = resolve_expert(name_or_path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as npz:
+                arrays = {k: npz[k] for k in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ExpertError(f"{path}: is not an expert .npz archive ({e})") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy: one bare array
+        raise ExpertError(f"{path}: is one numpy array (.npy), not an expert .npz archive; "
+                          "nail-jax export RUN_DIR --out FILE.npz writes one")
     if METADATA_KEY not in arrays or arrays[METADATA_KEY].ndim != 0:
         raise ExpertError(f"{path}: no '{METADATA_KEY}' key; not a nail-jax expert file")
     try:
