@@ -175,7 +175,7 @@ def _load_expert(source: str, seed_index: int):
     from nail_jax.running.run_dir import restore_run
 
     if pathlib.Path(source).is_dir():
-        run = restore_run(source, seed_index)
+        run = restore_run(source, seed_index, score=False)  # acting needs no demos
         return run.expert(seed_index), run.trainer.env, {"expert_run": str(source),
                                                          "expert_seed_index": seed_index}
     path = resolve_expert(source)
@@ -250,7 +250,7 @@ def _export(args) -> int:
     from nail_jax.data.experts import save_expert
     from nail_jax.running.run_dir import restore_run
 
-    run = restore_run(args.run, args.seed_index, args.epoch)
+    run = restore_run(args.run, args.seed_index, args.epoch, score=False)
     expert = run.expert(args.seed_index)
     expert.metadata["made_by"] = _command(args)
     path = save_expert(args.out, expert)

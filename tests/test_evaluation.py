@@ -81,3 +81,41 @@ def test_eval_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message)
 def test_eval_of_a_directory_without_a_run(tmp_path, capsys):
     assert cli.main(["eval", str(tmp_path)]) == 2
     assert "holds no run" in capsys.readouterr().err
+
+
+def test_a_runs_policy_needs_its_demonstrations_only_for_an_unrecorded_score(tmp_path, capsys):
+    """A run's demonstration file deleted: eval scores with the recorded expert return (the
+    same numbers as with the file), export and collect act without it. A run from before
+    the expert return was recorded, its file edited since: eval refuses in one line naming
+    both fingerprints, export still works."""
+    import shutil
+
+    from nail_jax.data.demonstrations import bundled_dir
+
+    demos, out = tmp_path / "demos.npz", tmp_path / "run"
+    shutil.copy(bundled_dir() / "point_mass.npz", demos)
+    assert _train(out, "--steps", STEPS_2, "--demos", str(demos)) == 0
+    assert cli.main(["eval", str(out), "--episodes", "2"]) == 0
+    path = out / "evaluations" / "epoch2_episodes2_seed0.json"
+    with_file = json.loads(path.read_text())
+    demos.unlink()
+    path.unlink()
+    assert cli.main(["eval", str(out), "--episodes", "2"]) == 0
+    assert json.loads(path.read_text())["seeds"] == with_file["seeds"]
+    assert cli.main(["export", str(out), "--out", str(tmp_path / "expert.npz")]) == 0
+    assert cli.main(["collect", "--expert", str(out), "--episodes", "2",
+                     "--out", str(tmp_path / "collected.npz")]) == 0
+    # an older run: no recorded expert return, and a file that is not the one it trained on
+    saved = json.loads((out / "config.json").read_text())
+    for key in ("expert_return", "expert_return_file", "demo_episodes"):
+        del saved[key]
+    (out / "config.json").write_text(json.dumps(saved))
+    shutil.copy(bundled_dir() / "point_mass.npz", demos)
+    with open(demos, "ab") as f:
+        f.write(b"\0")
+    capsys.readouterr()
+    assert cli.main(["eval", str(out), "--episodes", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "changed since the run" in err, err
+    assert saved["demos_sha256"] in err
+    assert cli.main(["export", str(out), "--out", str(tmp_path / "expert2.npz")]) == 0

@@ -29,7 +29,7 @@ from nail_jax.data.datasets import load_dataset, save_dataset
 from nail_jax.data.demonstrations import bundled_dir, select_episodes
 from nail_jax.data.experts import sha256
 from nail_jax.running import driver
-from nail_jax.running.run_dir import read_metrics
+from nail_jax.running.run_dir import demos_fingerprint, read_metrics
 from nail_jax.running.safety import DivergenceError, find_divergence
 from nail_jax.training.config import make_config
 
@@ -429,7 +429,7 @@ def test_a_run_without_a_fingerprint_resumes_and_gets_one(tmp_path, capsys):
     assert printed.count("has no recorded fingerprint") == 1, printed
     point_mass = bundled_dir() / "point_mass.npz"
     assert json.loads((out / "config.json").read_text())["demos_sha256"] == sha256(point_mass)
-    assert "demos_sha256" not in driver.demos_fingerprint(make_config("rl", "point_mass"))
+    assert "demos_sha256" not in demos_fingerprint(make_config("rl", "point_mass"))
 
 
 # --------------------------------------------------------------------------- failed writes

@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 
 from nail_jax.algorithms import ALGORITHMS
-from nail_jax.data.demonstrations import resolve as resolve_demos
 from nail_jax.data.run_demos import RECORD_KEYS
-from nail_jax.files import sha256, write_json_atomic, write_jsonl_atomic
+from nail_jax.files import write_json_atomic, write_jsonl_atomic
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running import parallel
 from nail_jax.running.parallel import ShardedFunctions
@@ -41,6 +40,7 @@ from nail_jax.running.run_dir import (
     RunArgumentError,
     RunError,
     check_run_dir,
+    demos_fingerprint,
     load_run_config,
     prepare_run_dir,
     read_metrics,
@@ -247,16 +247,6 @@ class RunPlan:
     keep_checkpoints: int
     run_info: dict
     notes: tuple[str, ...] = ()
-
-
-def demos_fingerprint(config: TrainConfig) -> dict:
-    """``{"demos_file", "demos_sha256"}`` of the demonstration file ``config.demos`` names
-    (``{}`` for an algorithm without demonstrations, ``rl``). Raises DemoError when there is
-    no such file."""
-    if not ALGORITHMS[config.algo].needs_demonstrations:
-        return {}
-    path = resolve_demos(config.demos)
-    return {"demos_file": str(path), "demos_sha256": sha256(path)}
 
 
 def check_demos(saved: dict, config: TrainConfig, allow_changed: bool) -> tuple[dict, list[str]]:

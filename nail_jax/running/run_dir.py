@@ -27,7 +27,10 @@ import numpy as np
 
 from nail_jax.algorithms import ALGORITHMS
 from nail_jax.checks import ArgumentError
+from nail_jax.data.demonstrations import resolve as resolve_demos
 from nail_jax.data.experts import ExpertPolicy
+from nail_jax.data.run_demos import RECORD_KEYS
+from nail_jax.files import sha256
 from nail_jax.policy import PolicySnapshot
 from nail_jax.running import checkpoint as ckpt
 from nail_jax.running.parallel import seed_keys
@@ -203,20 +206,50 @@ class RestoredRun:
         return self.expert(seed_index).policy()
 
 
+def demos_fingerprint(config: TrainConfig) -> dict:
+    """``{"demos_file", "demos_sha256"}`` of the demonstration file ``config.demos`` names
+    (``{}`` for an algorithm without demonstrations, ``rl``). Raises DemoError when there is
+    no such file."""
+    if not ALGORITHMS[config.algo].needs_demonstrations:
+        return {}
+    path = resolve_demos(config.demos)
+    return {"demos_file": str(path), "demos_sha256": sha256(path)}
+
+
 def restore_run(run_dir: str | pathlib.Path, seed_index: int = 0,
-                epoch: int | None = None) -> RestoredRun:
+                epoch: int | None = None, score: bool = True) -> RestoredRun:
     """Rebuilds a run's functions and restores checkpoint ``epoch`` (default: the latest).
 
-    Raises RunError when ``run_dir`` holds no run or no checkpoint, or when ``seed_index``
-    (the seed the caller will read) is out of range; CheckpointError when the checkpoint
-    does not match the run.
+    The demonstration file is read only where it must be: when the caller needs the score
+    (``score``) of a run that did not record its expert return (runs before 2026-12-07),
+    and then only if its SHA-256 is the one the run recorded. Otherwise the run's recorded
+    expert return stands in, and the pairs are a placeholder (see
+    :func:`~nail_jax.training.trainer.build`): acting, exporting and collecting need no
+    demonstrations.
+
+    Raises RunError when ``run_dir`` holds no run or no checkpoint, when ``seed_index``
+    (the seed the caller will read) is out of range, or when the score needs demonstrations
+    that changed since the run; DemoError when they are gone; CheckpointError when the
+    checkpoint does not match the run.
     """
     run_dir = pathlib.Path(run_dir)
     saved = load_run_config(run_dir)
     config, num_seeds = saved["config"], saved["num_seeds"]
     if not 0 <= seed_index < num_seeds:
         raise RunError(f"seed index {seed_index} out of range: the run has {num_seeds} seeds")
-    trainer, pairs = build(config)
+    record = {k: saved[k] for k in RECORD_KEYS if k in saved}
+    if not ALGORITHMS[config.algo].needs_demonstrations or "expert_return" in record:
+        trainer, pairs = build(config, record or None)
+    elif not score:
+        trainer, pairs = build(config, {"expert_return": float("nan")})
+    else:
+        recorded, now = saved.get("demos_sha256"), demos_fingerprint(config)
+        if recorded is not None and recorded != now["demos_sha256"]:
+            raise RunError(
+                f"the demonstrations {now['demos_file']} changed since the run: sha256 "
+                f"{now['demos_sha256']}, but {run_dir}/config.json recorded {recorded}; the "
+                "score's expert return would come from other data: restore the file")
+        trainer, pairs = build(config)
     init = jax.vmap(trainer.init, in_axes=(0, None))
     abstract = jax.eval_shape(init, seed_keys(saved["seed"], num_seeds), pairs)
     restored_epoch, state, _ = ckpt.restore(run_dir, abstract, epoch)  # onto one local device
@@ -231,5 +264,5 @@ def load_policy(run_dir: str | pathlib.Path, seed_index: int = 0, epoch: int | N
     a PRNG key a sample. Observation normalisation is applied inside.
     Returns ``(policy, config)``.
     """
-    run = restore_run(run_dir, seed_index, epoch)
+    run = restore_run(run_dir, seed_index, epoch, score=False)
     return run.policy(seed_index), run.config

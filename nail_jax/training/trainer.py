@@ -328,12 +328,27 @@ def make_train(config: TrainConfig) -> Callable[[jax.Array], tuple[TrainState, d
     return lambda key: trainer.train(key, pairs)
 
 
-def build(config: TrainConfig) -> tuple[Trainer, ExpertPairs | None]:
+def build(config: TrainConfig, demos_record: dict | None = None
+          ) -> tuple[Trainer, ExpertPairs | None]:
     """The trainer and its :class:`~nail_jax.data.run_demos.ExpertPairs` on the device
-    (``None`` for an algorithm without demonstrations)."""
+    (``None`` for an algorithm without demonstrations).
+
+    With ``demos_record`` (what a run recorded of its demonstrations, ``expert_return`` at
+    least: see :meth:`~nail_jax.data.run_demos.RunDemos.describe`) the demonstration file is
+    not read: the pairs are one row of zeros, enough for the train state's shapes (restoring
+    a checkpoint, acting), and the score uses the recorded expert return.
+    """
     config = validate_config(config)
     env = make_env(config.env, config.backend)
     if not ALGORITHMS[config.algo].needs_demonstrations:
         return make_trainer(config, env=env), None
-    run_demos = load_run_demos(config, env.observation_size, env.action_size)
+    if demos_record is None:
+        run_demos = load_run_demos(config, env.observation_size, env.action_size)
+    else:
+        width = env.observation_size + int(config.absorbing)  # the absorbing flag
+        pairs = ExpertPairs(jnp.zeros((1, width)), jnp.zeros((1, env.action_size)),
+                            jnp.zeros((1, width)), jnp.ones((1,)))
+        run_demos = RunDemos(pairs, float(demos_record["expert_return"]),
+                             int(demos_record.get("demo_episodes", config.demo_trajectories)),
+                             float(demos_record.get("expert_return_file", float("nan"))))
     return make_trainer(config, run_demos, env), run_demos.pairs
