@@ -4,14 +4,15 @@
                      [--steps N] [--out DIR] [--preset P] [--set key=value ...]
                      [--overwrite | --resume [DIR]] [--devices N] [--env-shards K]
                      [--coordinator HOST:PORT --num-processes N --process-id I]
-    nail-jax expert  --env E --steps N --out DIR       (train --algo rl)
+    nail-jax expert  [--env E | --preset P] [--steps N] [--out DIR] ...   (train --algo rl)
     nail-jax collect --expert NAME|FILE|DIR --episodes K --out FILE.npz [--stochastic]
+    nail-jax eval    RUN_DIR [--episodes N] [--epoch E] [--seed S] [--stochastic]
     nail-jax export  RUN_DIR --out FILE.npz [--seed-index I] [--epoch E]
     nail-jax demos list
     nail-jax plot RUN_DIR [RUN_DIR ...] --out FILE.png
     nail-jax compare RUN_DIR RUN_DIR [...] [--labels L ...] [--allow-diff KEY ...]
                      [--max-steps N] [--alternative two-sided|greater|less] [--json FILE]
-    nail-jax smoke
+    nail-jax smoke   [--seed S] [--iterations N]
 
 Bad input (unknown env, backend, algo, preset or option; demonstrations that do not fit
 the env; non-positive steps; an output directory that already holds a run) ends with a
@@ -452,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Non-adversarial and adversarial imitation learning in JAX.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = sub.add_parser("train", help="train NAIL, AIL or SAC (rl) on a task")
+    train = sub.add_parser("train", help="train NAIL, AIL, BC or SAC (rl) on a task")
     _add_run_args(train, with_algo=True)
     train.set_defaults(func=_train)
 
