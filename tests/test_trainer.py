@@ -438,10 +438,12 @@ def test_the_score_uses_the_expert_return_of_the_episodes_trained_on(tmp_path):
 
 
 def test_preset_settings_for_one_algorithm_apply_before_user_overrides():
-    weights = {"halfcheetah": 0.03, "hopper": 0.03, "hopper_spring": 0.1, "default": 0.03}
-    for preset, weight in weights.items():
+    weights = {"halfcheetah": (0.03, "sample"), "hopper": (0.03, "sample"),
+               "hopper_spring": (0.1, "sample"), "default": (0.03, "analytic")}
+    for preset, (weight, kl) in weights.items():
         config = make_config("nail", preset)
-        assert config.sac.fixed_alpha is None and config.nail == NAILConfig("soft_value", weight)
+        assert config.sac.fixed_alpha is None
+        assert config.nail == NAILConfig("soft_value", weight, kl=kl)
         assert make_config("ail", preset).nail is None
     assert make_config("ail", "halfcheetah").sac.fixed_alpha is None
     # hopper's shorter epochs are a preset setting, the same for both imitation algorithms

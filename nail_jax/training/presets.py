@@ -36,13 +36,15 @@ def _objective(algo: str, fixed_alpha: float | None = None,
             **{f"nail.{k}": v for k, v in nail.items()}}
 
 
-# How NAIL's KL to pi_ref enters: its single-sample estimate at a constant weight.
+# How NAIL's KL to pi_ref enters: at a constant weight, by its single-sample estimate
+# (kl "sample") or in closed form ("analytic"; docs/presets.md says which preset takes which).
 _NAIL_KL: Table = {"kl": "sample", "kl_target": None, "weight_learning_rate": 1e-4}
 
 
-def _nail_weighted(weight: float) -> Table:
-    """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``."""
-    return _objective("nail", mode="soft_value", weight=weight, **_NAIL_KL)
+def _nail_weighted(weight: float, kl: str = "sample") -> Table:
+    """NAIL with SAC's learned temperature and the log pi_ref term at ``weight``, its KL to
+    pi_ref estimated as ``kl`` says."""
+    return _objective("nail", mode="soft_value", weight=weight, **{**_NAIL_KL, "kl": kl})
 
 
 # the note's bound: w = alpha = 1
@@ -102,7 +104,8 @@ PRESETS: dict[str, dict[str, Table]] = {
          "sac.policy_learning_rate": 6e-4, "sac.critic_learning_rate": 6e-4,
          "sac.alpha_learning_rate": 6e-4, "disc.hidden_sizes": (256, 256),
          "disc.learning_rate": 3e-4},
-        nail=(_nail_weighted(0.03), {"total_steps": 99_328}),
+        # the closed-form KL: chosen on seeds 0-9, confirmed on fresh seeds 10-19 (presets.md)
+        nail=(_nail_weighted(0.03, kl="analytic"), {"total_steps": 99_328}),
         ail=(_AIL, {"total_steps": 99_328}), bc=(_BC, {"total_steps": 99_328}),
         # the bundled expert: entropy held at -3 (action noise small beside the 300 N range)
         rl=(_objective("rl", target_entropy=-3.0), {"total_steps": 41_984})),
