@@ -72,8 +72,9 @@ ALGOS: dict[str, tuple[str, dict[str, str]]] = {
     # its numbers differ from the first evaluations on; a second draw, kept apart so that
     # "ail"'s tables stay as they are.
     "ail_rerun": ("ail", {"epoch_steps": "10240"}),
-    # The Brax presets' NAIL: log pi_ref at weight 0.1 and SAC's learned temperature, which
-    # holds the entropy at -|A| as in AIL. (These runs were made as nail_kl0.1_alpha_auto.)
+    # NAIL with log pi_ref at weight 0.1 and SAC's learned temperature, which holds the
+    # entropy at -|A| as in AIL: the Brax presets' NAIL when these runs were made (the
+    # presets take weight 0.03 since; see nail_kl0.03). (Made as nail_kl0.1_alpha_auto.)
     "nail": ("nail", {"sac.fixed_alpha": "none", "nail.weight": "0.1", "epoch_steps": "10240"}),
     # A KL to pi_ref of weight (temperature) 0.1 and no other entropy term: the bound of
     # eq. 7 for the reward -log r / 0.1; the halfcheetah preset's NAIL until the 5-seed
