@@ -128,3 +128,19 @@ def test_the_learners_defaults_are_the_default_presets_numbers():
     assert (SACConfig(), DiscriminatorConfig(), NAILConfig(kl="analytic")) == (
         config.sac, config.disc, config.nail)
     assert NAILConfig().kl == "sample"
+
+
+def test_steps_round_down_to_whole_epochs_and_the_budget_says_so():
+    """A seed takes the warm-up and whole epochs: ant's 1,000,000 are 8,192 + 96 x 10,240 =
+    991,232 env steps (the 1M tables ran --steps 1003520: 1,001,472); the budget line says
+    what runs, not what was asked for."""
+    ant = make_config("nail", "ant")
+    assert (ant.env_steps, ant.num_epochs) == (991_232, 96)
+    assert ant.budget() == ("991232 env steps (1000000 rounded down to the warm-up and 96 "
+                            "whole epochs of 10240)")
+    assert make_config("nail", "ant", {"total_steps": 1_003_520}).env_steps == 1_001_472
+    assert make_config("nail", "walker2d").env_steps == 998_912
+    pendulum = make_config("nail", "inverted_pendulum")
+    assert pendulum.env_steps == pendulum.total_steps == 99_328
+    assert pendulum.budget() == "99328 env steps"
+    assert make_config("bc", "inverted_pendulum").env_steps == 0

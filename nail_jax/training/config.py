@@ -126,6 +126,14 @@ class TrainConfig:
         return (self.total_steps - self.warmup_steps) // self.epoch_steps
 
     @property
+    def env_steps(self) -> int:
+        """The env steps a seed takes: the warm-up and whole epochs (``total_steps`` rounds
+        down to them; 0 for an algorithm that steps no env)."""
+        if not ALGORITHMS[self.algo].steps_envs:
+            return 0
+        return self.warmup_steps + self.num_epochs * self.epoch_steps
+
+    @property
     def gradient_steps(self) -> int:
         """Policy updates in the whole run: SAC's actor steps, or BC's steps for ``bc``."""
         return self.num_epochs * self.iterations_per_epoch * self.sac_updates_per_iteration
@@ -135,6 +143,9 @@ class TrainConfig:
         if not ALGORITHMS[self.algo].steps_envs:
             return (f"{self.gradient_steps} gradient steps on demonstrations (the policy "
                     f"updates of {self.total_steps} env steps of AIL/NAIL; bc takes none)")
+        if self.env_steps != self.total_steps:
+            return (f"{self.env_steps} env steps ({self.total_steps} rounded down to the "
+                    f"warm-up and {self.num_epochs} whole epochs of {self.epoch_steps})")
         return f"{self.total_steps} env steps"
 
     def evaluates(self, epoch):
