@@ -40,9 +40,9 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
     ``overrides["epoch_steps"]``); seed i of the run uses ``PRNGKey(seed + i)``."""
     if checkpoint_every is None:
         checkpoint_every = max(1, CHECKPOINT_STEPS // int(overrides["epoch_steps"]))
-    if diverged(run_dir):
-        print(f"{run_dir}: {diverged(run_dir)}; kept, not retrained, left out of the tables",
-              flush=True)
+    where = diverged(run_dir)
+    if where:
+        print(f"{run_dir}: {where}; kept, not retrained, left out of the tables", flush=True)
         return
     if (run_dir / "summary.json").exists():
         print(f"{run_dir}: done, reusing it", flush=True)
@@ -94,8 +94,9 @@ def keep_results(run_dir: pathlib.Path, dest: pathlib.Path) -> pathlib.Path | No
         folder = dest
     else:
         return None
-    if diverged(folder):
-        print(f"{folder}: {diverged(folder)}; left out of the tables", flush=True)
+    where = diverged(folder)
+    if where:
+        print(f"{folder}: {where}; left out of the tables", flush=True)
         return None
     return folder
 

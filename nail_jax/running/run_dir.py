@@ -98,10 +98,10 @@ def load_run_config(run_dir: pathlib.Path) -> dict:
 
     Raises RunError when ``run_dir`` holds no run, no checkpoint, or an unreadable config.
     """
-    read_run_config(run_dir)  # no run: said before no checkpoint
+    saved = read_run_config(run_dir)  # no run: said before no checkpoint
     if ckpt.latest_epoch(run_dir) is None:
         raise RunError(f"no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
-    return read_run_config(run_dir)
+    return saved
 
 
 def read_run_config(run_dir: pathlib.Path) -> dict:
