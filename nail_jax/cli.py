@@ -9,6 +9,7 @@
     nail-jax eval    RUN_DIR [--episodes N] [--epoch E] [--seed S] [--stochastic]
     nail-jax export  RUN_DIR --out FILE.npz [--seed-index I] [--epoch E]
     nail-jax demos list
+    nail-jax demos convert FILE.hdf5 --layout d4rl|minari --out FILE.npz [--env E [--backend B]]
     nail-jax plot RUN_DIR [RUN_DIR ...] --out FILE.png
     nail-jax compare RUN_DIR RUN_DIR [...] [--labels L ...] [--allow-diff KEY ...]
                      [--max-steps N] [--alternative two-sided|greater|less] [--json FILE]
@@ -245,6 +246,44 @@ def _episode_lengths(data):
 
     bounds = episode_bounds(data)
     return (bounds[:, 1] - bounds[:, 0]).astype(np.int64)
+
+
+def _demos_convert(args) -> int:
+    import pathlib
+
+    import numpy as np
+
+    from nail_jax.data.convert import read_hdf5
+    from nail_jax.data.datasets import DemoError, episode_returns, save_dataset
+
+    out = pathlib.Path(args.out)
+    if out.exists():
+        raise DemoError(f"{out}: already exists; pass another --out (nothing is overwritten).")
+    data = read_hdf5(args.source, args.layout)
+    meta = data.metadata
+    if args.env is not None:
+        from nail_jax.envs.registry import has_backends, make_env
+
+        backend = args.backend or "spring"
+        env = make_env(args.env, backend)
+        if (data.obs_size, data.action_size) != (env.observation_size, env.action_size):
+            raise DemoError(
+                f"{args.source}: observation size {data.obs_size} and action size "
+                f"{data.action_size}, but env {args.env!r} has {env.observation_size} and "
+                f"{env.action_size}; the file was recorded in another env.")
+        meta["env"] = args.env
+        if has_backends(args.env):
+            meta["backend"] = backend
+    returns = episode_returns(data)
+    meta.setdefault("episode_returns", [float(r) for r in returns])
+    meta["made_by"] = _command(args)
+    save_dataset(out, data)
+    lengths = _episode_lengths(data)
+    print(f"wrote {out}: {data.num_episodes} episodes, {data.num_steps} steps (lengths "
+          f"{lengths.min()}-{lengths.max()}), observation size {data.obs_size}, action size "
+          f"{data.action_size}, return {np.mean(returns):.2f} +- {np.std(returns, ddof=0):.2f} "
+          f"(mean +- SD over episodes, from the file's rewards)")
+    return 0
 
 
 def _export(args) -> int:
@@ -495,6 +534,18 @@ def build_parser() -> argparse.ArgumentParser:
     demos = sub.add_parser("demos", help="bundled demonstration datasets")
     demos_sub = demos.add_subparsers(dest="demos_command", required=True, parser_class=_Parser)
     demos_sub.add_parser("list", help="list bundled datasets").set_defaults(func=_demos_list)
+    convert = demos_sub.add_parser(
+        "convert", help="convert a D4RL or Minari HDF5 file to this project's .npz",
+        description="Convert demonstrations from HDF5 (needs h5py): the D4RL layout (flat "
+                    "per-step arrays) or the Minari layout (episode_<i> groups, as in a "
+                    "Minari dataset's main_data.hdf5). Observation layouts are not checked: "
+                    "only sizes, against --env when given.")
+    convert.add_argument("source", help="the .hdf5 file")
+    convert.add_argument("--layout", required=True, choices=["d4rl", "minari"])
+    convert.add_argument("--out", required=True, help="output .npz file (must not exist)")
+    convert.add_argument("--env", help="check sizes against this env and record it")
+    convert.add_argument("--backend", help="the env's backend (default spring)")
+    convert.set_defaults(func=_demos_convert)
 
     plot = sub.add_parser("plot", help="plot score and discriminator BCE of runs")
     plot.add_argument("runs", nargs="+", help="run directories")

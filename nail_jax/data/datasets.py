@@ -210,6 +210,16 @@ def _canonical(arrays: Mapping[str, Any], metadata: dict) -> Dataset:
     return Dataset(**out, metadata=metadata)
 
 
+def from_arrays(arrays: Mapping[str, Any], source: str, metadata: dict | None = None) -> Dataset:
+    """A validated :class:`Dataset` in canonical dtypes from a mapping of the six arrays.
+
+    Raises:
+      DemoError: as :func:`validate`, naming ``source``.
+    """
+    validate(arrays, source)
+    return _canonical(arrays, dict(metadata or {}))
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -309,8 +319,7 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
             )
         arrays = {k: _read_key(npz, k, path) for k in REQUIRED_KEYS}
         metadata = _read_metadata(npz, path)
-    validate(arrays, str(path))
-    return _canonical(arrays, metadata)
+    return from_arrays(arrays, str(path), metadata)
 
 
 def _json_default(x: Any) -> Any:
