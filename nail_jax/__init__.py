@@ -17,6 +17,7 @@ from nail_jax.distributions import (
     tanh_gaussian_sample,
     tanh_gaussian_sample_pre_tanh,
 )
+from nail_jax.envs.registry import register_env
 from nail_jax.gradients import make_gradient_step
 from nail_jax.learners.bc import BC, BCBatch, BCState, bc_loss, make_bc
 from nail_jax.learners.discriminator import (
@@ -71,6 +72,7 @@ __all__ = [
     "NAILConfig",
     "Policy",
     "make_policy",
+    "register_env",
     "actor_loss",
     "alpha_loss",
     "critic_loss",

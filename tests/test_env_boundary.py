@@ -67,8 +67,9 @@ def test_every_env_belongs_to_exactly_one_registered_suite():
     names = available_envs()
     assert len(set(names)) == len(names)
     assert names == tuple(n for suite in SUITES for n in suite.tasks())
-    assert [s.name for s in SUITES] == ["brax", "toy"]
-    for suite in SUITES:
+    assert [s.name for s in SUITES] == ["brax", "toy", "user"]
+    assert registry.USER_SUITE.tasks() == ()  # none registered in this process yet
+    for suite in SUITES[:2]:
         assert isinstance(suite, Suite) and suite.tasks()
         assert all(suite_of(n) is suite for n in suite.tasks())
     assert toy.SUITE.tasks() == TOY_ENVS == ("point_mass", "point_mass_terminating")
@@ -138,3 +139,28 @@ def test_brax_is_imported_only_by_its_adapter():
     importers = {f.name for f in files
                  if any(m == "brax" or m.startswith("brax.") for m in _imported_modules(f))}
     assert importers == {"brax_suite.py"}
+
+
+def test_a_registered_env_trains_as_the_same_bundled_env_does(monkeypatch):
+    """``register_env``: a user's env is accepted by configs and the trainer; registered as
+    the point mass, it gives the bundled ``point_mass`` run's numbers exactly."""
+    from nail_jax.training.config import make_config
+    from nail_jax.training.trainer import make_train
+
+    monkeypatch.setattr(registry, "_USER_ENVS", {})
+    registry.register_env("my_point", toy.PointMass)
+    assert "my_point" in available_envs() and suite_of("my_point") is registry.USER_SUITE
+    assert not has_backends("my_point") and isinstance(make_env("my_point"), toy.PointMass)
+    metrics = {}
+    for env in ("point_mass", "my_point"):
+        config = make_config("ail", "point_mass", {"env": env, "total_steps": 320 + 800,
+                                                   "num_eval_episodes": 2})
+        _, metrics[env] = jax.jit(make_train(config))(jax.random.PRNGKey(3))
+    for key, value in metrics["point_mass"].items():
+        np.testing.assert_array_equal(metrics["my_point"][key], value, err_msg=key)
+    with pytest.raises(ValueError, match="already a toy env"):
+        registry.register_env("point_mass", toy.PointMass)
+    with pytest.raises(ValueError, match="must be callable"):
+        registry.register_env("other", toy.PointMass())
+    with pytest.raises(ValueError, match="non-empty string"):
+        registry.register_env("", toy.PointMass)
