@@ -160,3 +160,21 @@ def test_without_rliable_compare_says_how_to_install_it(tmp_path, capsys, monkey
     code, _, err = _cli(capsys, ail, nail)
     assert code == 2 and err == "nail-jax: error: compare needs rliable: pip install " \
         "'nail_jax[study]'", err
+
+
+def test_the_bootstrap_intervals_are_fixed_by_their_seed_and_leave_numpy_alone():
+    """rliable's StratifiedBootstrap resamples with NumPy's global generator whatever
+    ``random_state`` it gets: the same seed must still give the same interval, another seed
+    (almost surely) another one, and the caller's global generator must be left as it was."""
+    from nail_jax.running.compare import improvement_interval, iqm_interval
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, 7), rng.uniform(0, 1, 6)
+    np.random.seed(123)  # noqa: NPY002 (rliable's generator)
+    before = np.random.get_state()[1].copy()  # noqa: NPY002 (rliable's generator)
+    first = iqm_interval(x, 500, seed=1)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # noqa: NPY002 (rliable's generator)
+    np.random.random(10)  # a caller's own draws between the calls change nothing  # noqa: NPY002 (rliable's generator)
+    assert iqm_interval(x, 500, seed=1) == first
+    assert iqm_interval(x, 500, seed=2) != first
+    assert improvement_interval(x, y, 500, seed=1) == improvement_interval(x, y, 500, seed=1)

@@ -187,13 +187,21 @@ def check_comparable(groups: Sequence[Group], allow: Sequence[str] = (),
 
 
 @contextlib.contextmanager
-def _quiet_bootstrap():
-    """rliable hands arch's bootstrap a ``RandomState`` (reproducible), which arch 7 warns
-    is deprecated; the numbers are unaffected, so the warning is not shown to users."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random_state is deprecated",
-                                category=FutureWarning)
-        yield
+def _seeded_bootstrap(seed: int):
+    """rliable's bootstrap, reproducible: its ``StratifiedBootstrap`` draws its resamples
+    from NumPy's global generator (``np.random.choice``), whatever ``random_state`` it is
+    given, so the global generator is seeded with ``seed`` here and its state restored after.
+    rliable also hands arch's bootstrap a ``RandomState``, which arch 7 warns is deprecated;
+    the numbers are unaffected, so that warning is not shown to users."""
+    state = np.random.get_state()  # noqa: NPY002 (rliable's generator)
+    np.random.seed(seed)  # noqa: NPY002 (rliable's generator)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="random_state is deprecated",
+                                    category=FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002 (rliable's generator)
 
 
 def iqm(values: np.ndarray) -> float:
@@ -205,14 +213,15 @@ def iqm(values: np.ndarray) -> float:
 
 def iqm_interval(values: np.ndarray, reps: int, seed: int) -> tuple[float, float, float]:
     """``(IQM, CI low, CI high)`` of ``values [n]``: rliable's interquartile mean with a 95%
-    percentile stratified-bootstrap interval from ``reps`` resamples."""
+    percentile stratified-bootstrap interval from ``reps`` resamples; the same ``seed``
+    gives the same interval."""
     from rliable import library as rly
     from rliable import metrics
 
-    with _quiet_bootstrap():
+    with _seeded_bootstrap(seed) as random_state:
         point, ci = rly.get_interval_estimates(
             {"g": values[:, None]}, lambda x: np.array([metrics.aggregate_iqm(x)]),
-            reps=reps, random_state=np.random.RandomState(seed))
+            reps=reps, random_state=random_state)
     return float(point["g"][0]), float(ci["g"][0, 0]), float(ci["g"][1, 0])
 
 
@@ -223,11 +232,11 @@ def improvement_interval(x: np.ndarray, y: np.ndarray, reps: int,
     from rliable import library as rly
     from rliable import metrics
 
-    with _quiet_bootstrap():
+    with _seeded_bootstrap(seed) as random_state:
         point, ci = rly.get_interval_estimates(
             {"xy": [x[:, None], y[:, None]]},
             lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
-            random_state=np.random.RandomState(seed))
+            random_state=random_state)
     return float(point["xy"][0]), float(ci["xy"][0, 0]), float(ci["xy"][1, 0])
 
 
