@@ -20,7 +20,7 @@ Reported per env and algorithm (computed from ``metrics.jsonl``):
                      fixed seed: ``nail_jax.running.compare.iqm_interval``); tables made
                      before 2026-12-07 used a hand-written bootstrap and the population SD
   reached 0.8        seeds whose score ever reached 0.8
-  dips < 0.5         after a seed first reaches 0.8, the fraction of its later evaluations
+  collapse (pooled)  after a seed first reaches 0.8, the fraction of its later evaluations
                      below 0.5 (pooled over those seeds)
   BCE |ln2 - BCE|    over the second half of training: the mean distance of the
                      discriminator BCE from ln 2, and the oscillation amplitude, the standard
@@ -115,7 +115,7 @@ def per_seed_stats(records: list[dict], seed: int) -> dict:
     Scores are those of the evaluated epochs (``score`` not ``None``; with ``eval_every=K``
     every K-th): the final and best score, the mean of the last ten, the env step of the
     first score >= 0.8 (``None`` if never), and after it the number of evaluations
-    (``later_evals``) and of those below 0.5 (``later_below_0.5``: dips, collapses). The
+    (``later_evals``) and of those below 0.5 (``later_below_0.5``: collapses). The
     discriminator's BCE over the second half of all epochs: mean, amplitude (std) and mean
     distance from ln 2 (``None`` without a discriminator, e.g. ``bc``).
     """

@@ -18,8 +18,9 @@ dominates on a GPU); a run with another ``eval_every`` has fewer evaluations to 
 
 Reported per task and algorithm, over the epochs up to ``--steps`` (the statistics of
 ``ail_vs_nail.py``): final score (mean +- std over seeds), IQM of the final score with a 95%
-bootstrap CI, the mean over the last ten evaluations, seeds reaching 0.8, dips (after a seed
-first reaches 0.8, the fraction of its later evaluations below 0.5), the second half's
+bootstrap CI, the mean over the last ten evaluations, seeds reaching 0.8, the pooled
+collapse rate (``dip_fraction``: after a seed first reaches 0.8, the fraction of its later
+evaluations below 0.5, pooled over those seeds), the second half's
 discriminator BCE (mean and amplitude, the std over epochs) and the wall time of the run (all
 its seeds, vmapped). Then the numbers that say why an algorithm ends where it does
 (:data:`DIAGNOSTICS`, means over seeds): the mean score in each quarter of the evaluations
