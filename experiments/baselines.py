@@ -21,7 +21,8 @@ interrupted one resumed (``study_runs.train_run``).
 Reported per task and variant over the first ``--seeds`` seeds (the statistics of
 ``ail_vs_nail.py``): final score (mean +- std), its IQM, the mean of the last ten evaluations,
 seeds reaching 0.8, the pooled collapse rate (``dip_fraction``: after a seed first reaches
-0.8, the fraction of its later evaluations below 0.5, pooled over those seeds), the second half's discriminator BCE (none for ``bc``) and the run's wall time (a
+0.8, the fraction of its later evaluations below 0.5, pooled over those seeds), the second
+half's discriminator BCE (none for ``bc``) and the run's wall time (a
 reference row's is that of its whole run, with more seeds). Writes ``RESULTS/summary.csv``,
 ``RESULTS/per_seed.csv``, the runs' files under ``RESULTS/<task>/<variant>/`` and
 ``RESULTS/baselines.png``: one panel per task, each variant's mean score over the policy
