@@ -12,14 +12,13 @@ fresh checkout (where ``runs/`` is empty) without losing a row.
 from __future__ import annotations
 
 import csv
-import json
 import pathlib
 import shutil
 import subprocess
 import sys
 
 from nail_jax.running.checkpoint import latest_epoch
-from nail_jax.running.run_dir import has_run
+from nail_jax.running.run_dir import diverged, has_run
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 CHECKPOINT_STEPS = 51_200  # about one checkpoint per this many env steps
@@ -66,21 +65,11 @@ def train_run(run_dir: pathlib.Path, algo: str, preset: str, seeds: int, steps: 
         raise subprocess.CalledProcessError(done.returncode, done.args)
 
 
-def diverged(run_dir: pathlib.Path) -> str | None:
-    """``"diverged at epoch E (NAME)"`` when ``run_dir``'s ``summary.json`` records a
-    divergence (``nail-jax train`` exited 3), else None."""
-    path = run_dir / "summary.json"
-    if not path.exists():
-        return None
-    where = json.loads(path.read_text()).get("diverged")
-    return None if where is None else f"diverged at epoch {where['epoch']} ({where['name']})"
-
-
 def keep_results(run_dir: pathlib.Path, dest: pathlib.Path) -> pathlib.Path | None:
     """Copy a run's files to ``dest``; return the folder to read metrics from, or None.
 
     The run is read when it has metrics; otherwise ``dest``, the copy committed by an
-    earlier session, when that has them. A diverged run (:func:`diverged`) is copied, so
+    earlier session, when that has them. A diverged run (``run_dir.diverged``) is copied, so
     its record is kept, but None is returned: tables leave it out, and say so.
     """
     if (run_dir / "metrics.jsonl").exists():

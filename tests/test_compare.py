@@ -132,9 +132,10 @@ def test_runs_that_differ_in_more_than_the_algorithm_are_refused(tmp_path, capsy
     code, out, err = _cli(capsys, ail, longer, "--max-steps", 12 * STEPS)
     assert code == 0, err
     diverged = _run(tmp_path / "diverged", [_curve(0.5, 0.5)] * 2, algo="nail")
-    (diverged / "summary.json").write_text(json.dumps({"diverged": {"epoch": 13}}))
+    (diverged / "summary.json").write_text(json.dumps({"diverged": {"epoch": 13,
+                                                                "name": "critic_loss"}}))
     code, _, err = _cli(capsys, ail, diverged)
-    assert code == 2 and "the run diverged" in err, err
+    assert code == 2 and "the run diverged at epoch 13 (critic_loss)" in err, err
     code, _, err = _cli(capsys, ail, nail, "--labels", "a")
     assert code == 2 and "gives 1 label(s) for 2 run directories" in err, err
     code, _, err = _cli(capsys, ail, nail, "--labels", "a", "a")

@@ -38,7 +38,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nail_jax.running.run_dir import RunError, read_metrics, read_run_config, run_metric
+from nail_jax.running.run_dir import (
+    RunError,
+    diverged,
+    read_metrics,
+    read_run_config,
+    run_metric,
+)
 from nail_jax.training.config import config_to_dict
 
 NUMBERS = ("final", "last10", "auc")
@@ -106,9 +112,9 @@ def read_run(run_dir: str | pathlib.Path, max_steps: int | None = None) -> RunVa
     run_dir = pathlib.Path(run_dir)
     info = read_run_config(run_dir)
     config = info["config"]
-    summary_path = run_dir / "summary.json"
-    if summary_path.exists() and "diverged" in json.loads(summary_path.read_text()):
-        raise RunError(f"{run_dir}: the run diverged (summary.json); leave it out of the "
+    where = diverged(run_dir)
+    if where:
+        raise RunError(f"{run_dir}: the run {where} (summary.json); leave it out of the "
                        "comparison, or compare its epochs before with --max-steps")
     metric = run_metric(config.algo)
     records = [r for r in read_metrics(run_dir) if r.get(metric) is not None

@@ -61,6 +61,16 @@ def read_metrics(run_dir: str | pathlib.Path) -> list[dict]:
     return records
 
 
+def diverged(run_dir: str | pathlib.Path) -> str | None:
+    """``"diverged at epoch E (NAME)"`` when ``run_dir``'s ``summary.json`` records a
+    divergence (``nail-jax train`` exited 3), else None (also while the run has no summary)."""
+    path = pathlib.Path(run_dir) / "summary.json"
+    if not path.exists():
+        return None
+    where = json.loads(path.read_text()).get("diverged")
+    return None if where is None else f"diverged at epoch {where['epoch']} ({where['name']})"
+
+
 def has_run(run_dir: pathlib.Path) -> bool:
     """Whether ``run_dir`` holds any of a run's files."""
     return any((run_dir / name).exists() for name in RUN_FILES)
