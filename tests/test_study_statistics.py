@@ -226,3 +226,47 @@ def test_a_diverged_run_is_kept_but_left_out_of_the_tables(tmp_path, monkeypatch
     assert study_runs.keep_results(tmp_path / "gone", dest) is None  # the committed copy
     (run / "summary.json").write_text("{}")
     assert study_runs.keep_results(run, dest) == run
+
+
+def _prereg_runs(root, arm, scores_of_seed):
+    """Part A's layout: three runs of 10 seeds (200, 210, 220) of ``arm``."""
+    for run in (200, 210, 220):
+        folder = root / f"seed{run}" / "inverted_pendulum" / arm
+        folder.mkdir(parents=True)
+        config = {"num_seeds": 10, "seed": run, "demos_sha256": "ab12",
+                  "command": f"nail-jax train --seed {run}"}
+        (folder / "config.json").write_text(json.dumps(config))
+        rows = [{"seed": i, "epoch": e + 1, "env_steps": 100 * (e + 1), "score": s,
+                 "critic_loss": 1.0}
+                for i in range(10) for e, s in enumerate(scores_of_seed(run + i))]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_the_preregistered_analysis_gives_the_verdicts_its_rules_say(tmp_path, monkeypatch):
+    """Hand-made part A runs: AIL collapses after reaching 0.9; the closed form dips once per
+    seed and recovers (before its last ten evaluations); the single sample never falls. By the
+    preregistration's rules H1 and H2 (closed form beats AIL) are supported, H3 (it collapses
+    less than the single sample) is contradicted, H4 (equal last-10) is not supported, and
+    every per-seed endpoint is the hand value."""
+    import prereg_a
+
+    monkeypatch.setattr(prereg_a, "REPS", 200)
+    _prereg_runs(tmp_path, "ail", lambda s: [0.9] + [0.1 + 0.001 * s % 0.2] * 11)
+    _prereg_runs(tmp_path, "nail_analytic",
+                 lambda s: [0.9, 0.3 + 0.001 * s % 0.1] + [1.0] * 10)
+    _prereg_runs(tmp_path, "nail_sample", lambda s: [0.9] + [1.0] * 11)
+    out = prereg_a.analyse(tmp_path)
+    verdicts = {t["hypothesis"]: t["verdict"] for t in out["tests"]}
+    assert verdicts == {"H1": "supported", "H2": "supported", "H3": "contradicted",
+                        "H4": "not supported"}
+    assert out["tests"][3]["difference"] == 0.0
+    h1 = out["tests"][0]
+    assert h1["n"] == [30, 30] and not h1["exact"] and h1["splits"] == 100_000
+    assert h1["difference"] == pytest.approx(1 / 11 - 1.0)  # one of 11 later evals vs all
+    assert h1["p"] < 1e-4 and h1["p_holm"] == pytest.approx(min(1.0, 4 * h1["p"]), rel=0.5)
+    analytic = out["per_seed"]["nail_analytic"]
+    assert [s["seed"] for s in analytic] == list(range(200, 230))
+    assert analytic[0]["last10"] == pytest.approx(1.0) and analytic[0]["final"] == 1.0
+    _prereg_runs(tmp_path / "short", "ail", lambda s: [0.9] * 3)  # seeds 200-229, one arm
+    with pytest.raises(SystemExit, match="nail_sample.*has no metrics.jsonl|run part A"):
+        prereg_a.analyse(tmp_path / "short")
