@@ -248,14 +248,14 @@ def test_the_preregistered_analysis_gives_the_verdicts_its_rules_say(tmp_path, m
     preregistration's rules H1 and H2 (closed form beats AIL) are supported, H3 (it collapses
     less than the single sample) is contradicted, H4 (equal last-10) is not supported, and
     every per-seed endpoint is the hand value."""
-    import prereg_a
+    import prereg
 
-    monkeypatch.setattr(prereg_a, "REPS", 200)
+    monkeypatch.setattr(prereg, "REPS", 200)
     _prereg_runs(tmp_path, "ail", lambda s: [0.9] + [0.1 + 0.001 * s % 0.2] * 11)
     _prereg_runs(tmp_path, "nail_analytic",
                  lambda s: [0.9, 0.3 + 0.001 * s % 0.1] + [1.0] * 10)
     _prereg_runs(tmp_path, "nail_sample", lambda s: [0.9] + [1.0] * 11)
-    out = prereg_a.analyse(tmp_path)
+    out = prereg.analyse(prereg.PARTS["a"], tmp_path)
     verdicts = {t["hypothesis"]: t["verdict"] for t in out["tests"]}
     assert verdicts == {"H1": "supported", "H2": "supported", "H3": "contradicted",
                         "H4": "not supported"}
@@ -268,5 +268,5 @@ def test_the_preregistered_analysis_gives_the_verdicts_its_rules_say(tmp_path, m
     assert [s["seed"] for s in analytic] == list(range(200, 230))
     assert analytic[0]["last10"] == pytest.approx(1.0) and analytic[0]["final"] == 1.0
     _prereg_runs(tmp_path / "short", "ail", lambda s: [0.9] * 3)  # seeds 200-229, one arm
-    with pytest.raises(SystemExit, match="nail_sample.*has no metrics.jsonl|run part A"):
-        prereg_a.analyse(tmp_path / "short")
+    with pytest.raises(SystemExit, match="nail_sample.*has no metrics.jsonl|run the part"):
+        prereg.analyse(prereg.PARTS["a"], tmp_path / "short")
