@@ -12,14 +12,14 @@ Part A: AIL against NAIL on the inverted pendulum preset, seeds 200-229; arms ``
 seeds 300-309 on the CPU (two runs of 5, ``DIR/cpu/seed{300,305}/<arm>/``) or 400-415 on a
 GPU (one run of 16, ``DIR/gpu/seed400/<arm>/``).
 
-Per seed the two primary endpoints: **last-10** (the mean score over the last 10
-evaluations) and the **collapse rate** (after the seed first scores >= 0.8, the fraction of
-its later evaluations below 0.5; a seed that never reaches 0.8 is left out of this endpoint
-and counted). Then the part's four one-sided tests (:data:`PARTS`), each scipy's
-permutation test of the difference of per-seed means (independent samples; exact up to
-1,000,000 splits, else 100,000 random ones, seed 0, via
-:func:`nail_jax.running.compare.permutation_test`), Holm's step-down over the family at 0.05 (statsmodels' ``multipletests``), and for each the reverse one-sided test
-on the same splits ("contradicted" at unadjusted p < 0.05).
+Per seed the two primary endpoints: **last-10** (the mean score over the last 10 evaluations)
+and the **collapse rate** (after the seed first scores >= 0.8, the fraction of its later
+evaluations below 0.5; a seed that never reaches 0.8 is left out of this endpoint and counted).
+Then the part's four one-sided tests (:data:`PARTS`), each scipy's permutation test of the
+difference of per-seed means (independent samples; exact up to 1,000,000 splits, else 100,000
+random ones, seed 0, via :func:`nail_jax.running.compare.permutation_test`), Holm's step-down
+over the family at 0.05 (statsmodels' ``multipletests``), and for each the reverse one-sided
+test on the same splits ("contradicted" at unadjusted p < 0.05).
 
 Beside them, descriptive only: rliable's IQM with its 95% stratified-bootstrap CI and the
 probability of improvement for each pair, and per arm the final score, the AUC (the mean
