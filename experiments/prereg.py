@@ -4,6 +4,7 @@
     python experiments/prereg.py --part b --set cpu  # reads experiments/results/prereg_b/cpu/
     python experiments/prereg.py --part b --set gpu  # the GPU seeds, reported apart
     python experiments/prereg.py --part a --results DIR   # another copy of the runs
+    python experiments/prereg.py --calibrate         # part B's ail_slow learning rate
 
 Part A: AIL against NAIL on the inverted pendulum preset, seeds 200-229; arms ``ail``,
 ``nail_sample``, ``nail_analytic``, each pooled from its three runs of 10 seeds
@@ -176,14 +177,64 @@ def analyse(part: Part, results: pathlib.Path) -> dict:
             "improvement": pairs, "per_seed": per_arm}
 
 
+CALIBRATION_RATES = (3e-4, 1.5e-4, 7.5e-5)  # ail_slow's candidates (the preset's: 6e-4)
+CALIBRATION_SEEDS = (500, 501)
+NEVER = 991_232  # part B's budget: a seed that never reaches 0.8 counts as reaching it here
+
+
+def first_08_step(folder: pathlib.Path) -> list[int]:
+    """Per seed of the run in ``folder``: the env step of its first evaluation >= 0.8."""
+    config = json.loads((folder / "config.json").read_text())
+    records = read_records(folder)
+    steps = []
+    for index in range(config["num_seeds"]):
+        hits = [r["env_steps"] for r in sorted(records, key=lambda r: r["epoch"])
+                if r["seed"] == index and (r.get("score") or 0.0) >= 0.8]
+        steps.append(hits[0] if hits else NEVER)
+    return steps
+
+
+def calibrate(folder: pathlib.Path) -> dict:
+    """Part B's ``ail_slow`` rate: of :data:`CALIBRATION_RATES`, the one whose run's mean
+    first step at 0.8 over seeds 500-501 is nearest to ``nail_w0.1``'s (the larger rate on a
+    tie). ``folder`` holds ``nail_w0.1/`` and ``ail_lr<rate>/`` (rates as ``{:g}``)."""
+    def mean_step(name):
+        run = folder / name
+        if not (run / "metrics.jsonl").exists():
+            raise SystemExit(f"prereg: {run} has no metrics.jsonl; run "
+                             f"`experiments/prereg_b.sh calibrate` first")
+        config = json.loads((run / "config.json").read_text())
+        if config["seed"] != CALIBRATION_SEEDS[0] or config["num_seeds"] != 2:
+            raise SystemExit(f"prereg: {run} is not seeds 500-501")
+        return float(np.mean(first_08_step(run)))
+
+    target = mean_step("nail_w0.1")
+    means = {rate: mean_step(f"ail_lr{rate:g}") for rate in CALIBRATION_RATES}
+    chosen = min(CALIBRATION_RATES, key=lambda rate: (abs(means[rate] - target), -rate))
+    return {"nail_w0.1_first_0.8_step": target,
+            "ail_first_0.8_step": {f"{rate:g}": means[rate] for rate in CALIBRATION_RATES},
+            "policy_learning_rate": chosen}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", required=True, choices=["a", "b"])
+    parser.add_argument("--part", choices=["a", "b"])
+    parser.add_argument("--calibrate", action="store_true",
+                        help="part B: choose ail_slow's policy learning rate from the runs in "
+                             "experiments/results/prereg_b/calibration (or --results)")
     parser.add_argument("--set", choices=["cpu", "gpu"],
                         help="part b: the CPU seeds 300-309 or the GPU seeds 400-415")
     parser.add_argument("--results", help="the part's folder (default: "
                         "experiments/results/prereg_a, or prereg_b/<set>)")
     args = parser.parse_args()
+    if args.calibrate:
+        folder = pathlib.Path(args.results or RESULTS / "prereg_b" / "calibration")
+        chosen = calibrate(folder)
+        (folder / "calibration.json").write_text(json.dumps(chosen, indent=1) + "\n")
+        print(json.dumps(chosen, indent=1))
+        return
+    if args.part is None:
+        parser.error("give --part a, --part b --set cpu|gpu, or --calibrate")
     if args.part == "b" and args.set is None:
         parser.error("part b needs --set cpu or --set gpu (their seeds are reported apart)")
     name = args.part if args.part == "a" else f"b-{args.set}"
