@@ -531,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--stochastic", action="store_true",
                           help="sample actions from the policy (default: its mean action)")
     evaluate.set_defaults(func=_eval)
-    demos = sub.add_parser("demos", help="bundled demonstration datasets; convert D4RL or Minari files")
+    demos = sub.add_parser(
+        "demos", help="bundled demonstration datasets; convert D4RL or Minari files")
     demos_sub = demos.add_subparsers(dest="demos_command", required=True, parser_class=_Parser)
     demos_sub.add_parser("list", help="list bundled datasets").set_defaults(func=_demos_list)
     convert = demos_sub.add_parser(
