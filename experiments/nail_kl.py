@@ -33,13 +33,13 @@ epochs of ``nail_kl``; the largest ``nail_kl_max``) and the final ``w``. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 
 import numpy as np
 
 from nail_jax.running.compare import iqm_interval
+from nail_jax.running.run_dir import read_metrics
 
 from study_runs import keep_results, parse_study_arguments, print_table, score_panels, train_run
 
@@ -53,11 +53,6 @@ ARMS: dict[str, tuple[str, dict[str, str]]] = {
     "nail_trust_region": ("nail", {"nail.kl": "analytic", "nail.kl_target": str(KL_TARGET)}),
 }
 POOL = {"ail (four_tasks)": "ail", "nail_sample (four_tasks)": "nail_kl0.03"}
-
-
-def read_records(folder: pathlib.Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()
-            if line.strip()]
 
 
 def seed_stats(records: list[dict], seed: int) -> dict:
@@ -105,7 +100,7 @@ def summarize(task: str, arm: str, seeds: list[dict]) -> dict:
 
 def figure(task: str, runs: dict[str, pathlib.Path]):
     def draw(ax, arm, folder):
-        records = read_records(folder)
+        records = read_metrics(folder)
         for seed in sorted({r["seed"] for r in records}):
             rows = [r for r in records if r["seed"] == seed and r.get("score") is not None]
             ax.plot([r["env_steps"] for r in rows], [r["score"] for r in rows], lw=0.8,
@@ -150,7 +145,7 @@ def main() -> int:
         return 1
     summary, per_seed = [], []
     for arm, folder in runs.items():
-        records = read_records(folder)
+        records = read_metrics(folder)
         seeds = [seed_stats(records, s) for s in sorted({r["seed"] for r in records})]
         per_seed += [{"task": args.task, "arm": arm, **s} for s in seeds]
         summary.append(summarize(args.task, arm, seeds))

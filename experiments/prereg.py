@@ -40,9 +40,10 @@ import pathlib
 import sys
 
 import numpy as np
-from nail_kl import read_records, seed_stats
+from nail_kl import seed_stats
 
 from nail_jax.running.compare import improvement_interval, iqm_interval, permutation_test
+from nail_jax.running.run_dir import read_metrics
 
 from study_runs import fmt, print_table
 
@@ -96,7 +97,7 @@ def arm_seeds(part: Part, results: pathlib.Path,
                              f"(docs/preregistration.md)")
         config = json.loads((folder / "config.json").read_text())
         configs.append(config)
-        records = read_records(folder)
+        records = read_metrics(folder)
         for index in range(config["num_seeds"]):
             scores = [r["score"] for r in records
                       if r["seed"] == index and r.get("score") is not None]
@@ -185,7 +186,7 @@ NEVER = 991_232  # part B's budget: a seed that never reaches 0.8 counts as reac
 def first_08_step(folder: pathlib.Path) -> list[int]:
     """Per seed of the run in ``folder``: the env step of its first evaluation >= 0.8."""
     config = json.loads((folder / "config.json").read_text())
-    records = read_records(folder)
+    records = read_metrics(folder)
     steps = []
     for index in range(config["num_seeds"]):
         hits = [r["env_steps"] for r in sorted(records, key=lambda r: r["epoch"])

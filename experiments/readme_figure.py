@@ -12,10 +12,11 @@ the NAIL variant of each panel are in :data:`PANELS` and printed under each titl
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 
 import numpy as np
+
+from nail_jax.running.run_dir import read_metrics
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -42,18 +43,15 @@ COLORS = {"AIL": "tab:blue"}
 
 
 def curves(folders: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(env_steps [F], scores [seeds, F])`` of the evaluated epochs of ``folders``' seeds."""
-    per_seed, steps = {}, None
+    """``(env_steps [F], scores [seeds, F])`` at the evaluations every seed of ``folders``
+    has."""
+    per_seed = {}
     for folder in folders:
-        lines = (RESULTS / folder / "metrics.jsonl").read_text().splitlines()
-        for record in map(json.loads, filter(str.strip, lines)):
+        for record in read_metrics(RESULTS / folder):
             if record.get("score") is not None:
                 per_seed.setdefault((folder, record["seed"]), {})[record["env_steps"]] = \
                     record["score"]
-    for seed_scores in per_seed.values():
-        common = set(seed_scores) if steps is None else steps & set(seed_scores)
-        steps = common
-    steps = np.array(sorted(steps))
+    steps = np.array(sorted(set.intersection(*(set(s) for s in per_seed.values()))))
     scores = np.array([[s[x] for x in steps] for s in per_seed.values()], np.float64)
     return steps, scores
 

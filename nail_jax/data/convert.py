@@ -45,9 +45,10 @@ MINARI_KEYS = ("observations", "actions", "rewards", "terminations", "truncation
 _EPISODE = re.compile(r"^episode_(\d+)$")
 
 
-def _array(arrays: Mapping[str, Any], key: str, where: str, ndim: int) -> np.ndarray:
+def _array(arrays: Mapping[str, Any], key: str, where: str, ndim: int,
+           needs: Sequence[str]) -> np.ndarray:
     if key not in arrays:
-        raise DemoError(f"{where}: missing key '{key}' (needs {', '.join(D4RL_KEYS)}).")
+        raise DemoError(f"{where}: missing key '{key}' (needs {', '.join(needs)}).")
     value = np.asarray(arrays[key])
     if value.dtype.kind not in "biuf":
         raise DemoError(f"{where}: key '{key}' holds {value.dtype} values, not numbers "
@@ -56,6 +57,16 @@ def _array(arrays: Mapping[str, Any], key: str, where: str, ndim: int) -> np.nda
         raise DemoError(f"{where}: key '{key}' has shape {value.shape}, expected "
                         f"{'[N, features]' if ndim == 2 else '[N]'}.")
     return value
+
+
+def _steps(arrays: Mapping[str, Any], keys: Sequence[str], where: str):
+    """The five per-step arrays named by ``keys`` (observations, actions, rewards, the
+    termination flags, the time-limit flags): checked, flags as bool, a step that
+    terminates not also cut."""
+    obs, actions, rewards, done, cut = (
+        _array(arrays, key, where, 2 if i < 2 else 1, keys) for i, key in enumerate(keys))
+    done = done.astype(bool)
+    return obs, actions, rewards, done, cut.astype(bool) & ~done
 
 
 def from_d4rl(arrays: Mapping[str, Any], source: str = "arrays",
@@ -75,11 +86,7 @@ def from_d4rl(arrays: Mapping[str, Any], source: str = "arrays",
     Raises:
       DemoError: a missing key, a wrong shape, non-numeric values, or an invalid result.
     """
-    obs = _array(arrays, "observations", source, 2)
-    actions = _array(arrays, "actions", source, 2)
-    rewards = _array(arrays, "rewards", source, 1)
-    terminals = _array(arrays, "terminals", source, 1).astype(bool)
-    timeouts = _array(arrays, "timeouts", source, 1).astype(bool) & ~terminals
+    obs, actions, rewards, terminals, timeouts = _steps(arrays, D4RL_KEYS, source)
     n = len(obs)
     if not (len(actions) == len(rewards) == len(terminals) == len(timeouts) == n) or n == 0:
         raise DemoError(f"{source}: observations, actions, rewards, terminals and timeouts "
@@ -92,7 +99,7 @@ def from_d4rl(arrays: Mapping[str, Any], source: str = "arrays",
         meta["last_episode"] = "cut at the end of the data; marked as a time limit"
     keep = np.ones(n, bool)
     if "next_observations" in arrays:
-        next_obs = _array(arrays, "next_observations", source, 2)
+        next_obs = _array(arrays, "next_observations", source, 2, D4RL_KEYS)
         if next_obs.shape != obs.shape:
             raise DemoError(f"{source}: next_observations has shape {next_obs.shape}, "
                             f"observations {obs.shape}; they must match.")
@@ -140,11 +147,7 @@ def from_minari_episodes(episodes: Sequence[Mapping[str, Any]], source: str = "e
         if missing:
             raise DemoError(f"{where}: missing key(s) {', '.join(missing)} (needs "
                             f"{', '.join(MINARI_KEYS)}).")
-        obs = _array(episode, "observations", where, 2)
-        actions = _array(episode, "actions", where, 2)
-        rewards = _array(episode, "rewards", where, 1)
-        done = _array(episode, "terminations", where, 1).astype(bool)
-        cut = _array(episode, "truncations", where, 1).astype(bool) & ~done
+        obs, actions, rewards, done, cut = _steps(episode, MINARI_KEYS, where)
         t = len(actions)
         if t == 0 or len(obs) != t + 1 or not len(rewards) == len(done) == len(cut) == t:
             raise DemoError(f"{where}: needs T >= 1 actions, rewards, terminations and "
