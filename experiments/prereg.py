@@ -183,12 +183,11 @@ CALIBRATION_SEEDS = (500, 501)
 NEVER = 991_232  # part B's budget: a seed that never reaches 0.8 counts as reaching it here
 
 
-def first_08_step(folder: pathlib.Path) -> list[int]:
+def first_08_step(folder: pathlib.Path, num_seeds: int) -> list[int]:
     """Per seed of the run in ``folder``: the env step of its first evaluation >= 0.8."""
-    config = json.loads((folder / "config.json").read_text())
     records = read_metrics(folder)
     steps = []
-    for index in range(config["num_seeds"]):
+    for index in range(num_seeds):
         hits = [r["env_steps"] for r in sorted(records, key=lambda r: r["epoch"])
                 if r["seed"] == index and (r.get("score") or 0.0) >= 0.8]
         steps.append(hits[0] if hits else NEVER)
@@ -207,7 +206,7 @@ def calibrate(folder: pathlib.Path) -> dict:
         config = json.loads((run / "config.json").read_text())
         if config["seed"] != CALIBRATION_SEEDS[0] or config["num_seeds"] != 2:
             raise SystemExit(f"prereg: {run} is not seeds 500-501")
-        return float(np.mean(first_08_step(run)))
+        return float(np.mean(first_08_step(run, config["num_seeds"])))
 
     target = mean_step("nail_w0.1")
     means = {rate: mean_step(f"ail_lr{rate:g}") for rate in CALIBRATION_RATES}

@@ -270,3 +270,30 @@ def test_the_preregistered_analysis_gives_the_verdicts_its_rules_say(tmp_path, m
     _prereg_runs(tmp_path / "short", "ail", lambda s: [0.9] * 3)  # seeds 200-229, one arm
     with pytest.raises(SystemExit, match="nail_sample.*has no metrics.jsonl|run the part"):
         prereg.analyse(prereg.PARTS["a"], tmp_path / "short")
+
+
+def test_part_b_calibration_picks_the_rate_nearest_nail_and_the_larger_on_a_tie(tmp_path):
+    import prereg
+
+    def run(folder, name, firsts):  # seeds 500-501 first reach 0.8 at these epochs
+        run_dir = folder / name
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"seed": 500, "num_seeds": 2}))
+        rows = [{"seed": i, "epoch": e, "env_steps": 1000 * e, "score": 0.9 if e >= f else 0.1}
+                for i, f in enumerate(firsts) for e in range(1, 11)]
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    near, tie = tmp_path / "near", tmp_path / "tie"
+    for folder, rates in ((near, ([2, 2], [5, 7], [9, 10])), (tie, ([2, 2], [6, 6], [8, 8]))):
+        run(folder, "nail_w0.1", [6, 8])  # NAIL: 7,000 env steps on average
+        for name, firsts in zip(("ail_lr0.0003", "ail_lr0.00015", "ail_lr7.5e-05"), rates,
+                                strict=True):
+            run(folder, name, firsts)
+    chosen = prereg.calibrate(near)
+    assert chosen["nail_w0.1_first_0.8_step"] == 7000.0
+    assert chosen["ail_first_0.8_step"] == {"0.0003": 2000.0, "0.00015": 6000.0,
+                                            "7.5e-05": 9500.0}
+    assert chosen["policy_learning_rate"] == 1.5e-4
+    assert prereg.calibrate(tie)["policy_learning_rate"] == 1.5e-4  # 6,000 and 8,000: a tie
+    run(tmp_path / "never", "nail_w0.1", [11, 11])  # never reaches 0.8: counts as the budget
+    assert prereg.first_08_step(tmp_path / "never" / "nail_w0.1", 2) == [991_232, 991_232]
